@@ -1,0 +1,15 @@
+# Compiler warnings and sanitizers, applied to every smolvid target through
+# smolvid_set_target_options().
+add_library(smolvid_options INTERFACE)
+target_compile_options(smolvid_options INTERFACE -Wall -Wextra)
+if(SMOLVID_WERROR)
+  target_compile_options(smolvid_options INTERFACE -Werror)
+endif()
+if(SMOLVID_ASAN)
+  target_compile_options(smolvid_options INTERFACE -fsanitize=address -fno-omit-frame-pointer)
+  target_link_options(smolvid_options INTERFACE -fsanitize=address)
+endif()
+if(SMOLVID_UBSAN)
+  target_compile_options(smolvid_options INTERFACE -fsanitize=undefined -fno-sanitize-recover=undefined)
+  target_link_options(smolvid_options INTERFACE -fsanitize=undefined)
+endif()
