@@ -66,13 +66,17 @@ struct MediaInfo {
   int rotation_degrees = 0;      // clockwise rotation applied to get upright frames (0/90/180/270)
   int sar_num = 1, sar_den = 1;  // sample aspect ratio
   bool interlaced = false;       // field_order says the stream is interlaced
+  bool deinterlaced = false;     // frames come out deinterlaced (yadif): interlaced && options.deinterlace
   std::string field_order;       // "progressive", "tt", "bb", "tb", "bt" or "unknown"
   Sourced<double> fps_header;    // r_frame_rate / avg_frame_rate from the stream header
+  double r_frame_rate = 0.0;     // the header's r_frame_rate (0 = absent), as ffprobe prints it
+  double avg_frame_rate = 0.0;   // the header's avg_frame_rate (0 = absent)
   Sourced<double> fps_measured;  // frames / time span of the packet timestamps (demux pass)
   Sourced<double> duration;      // header duration, else measured from packets ("content")
   Sourced<double> duration_header;
   Sourced<double> duration_measured;
   Sourced<int64_t> frame_count;  // counted packets ("content") or header nb_frames
+  Sourced<int64_t> frame_count_header;  // nb_frames as the header declares it ("none" if absent)
   Sourced<double> start_time;
   std::vector<double> keyframe_times;  // pts (s) of packets with the key flag, demux-only pass
   bool timestamps_derived = false;     // no pts in the stream: times come from the frame rate
@@ -95,7 +99,7 @@ struct ReaderOptions {
 // Work counters, for tests and benchmarks: sampling 8 keyframes of a long file must not decode
 // thousands of frames.
 struct DecodeStats {
-  int64_t packets_read = 0;     // video packets handed to the decoder or skipped by it
+  int64_t packets_read = 0;     // video packets handed to the decoder or read past (skipped)
   int64_t frames_decoded = 0;   // frames the decoder produced
   int64_t frames_output = 0;    // frames converted and passed to the callback
   int64_t seeks = 0;
@@ -122,17 +126,25 @@ class VideoReader {
   VideoReader(const VideoReader&) = delete;
   VideoReader& operator=(const VideoReader&) = delete;
 
-  // Demux-only facts (computed on first call by one pass over the packets, no decoding).
+  // Demux-only facts (computed on first call by one pass over the packets, no decoding). The pass
+  // reads the whole input: on a live stream (an rtsp camera) it returns only when the stream ends.
+  // Problems met on the way (truncation, FFmpeg errors) go to warnings().
   const MediaInfo& probe();
 
   // Every frame in presentation order.
   void decode_all(const FrameCallback& on_frame);
-  // Keyframes only; the decoder is told to skip non-key frames.
+  // Keyframes only; the decoder is told to skip non-key frames and non-key packets are never fed
+  // (stats().frames_decoded grows by one per keyframe). Interlaced keyframes are deinterlaced each
+  // on its own (yadif sees no neighbours). On raw streams (timestamps_derived) a keyframe's index is
+  // its packet's position in decode order, exact for streams without B-frames.
   void decode_keyframes(const FrameCallback& on_frame);
   // The frames shown at the requested times (sorted ascending or not; output is in ascending
   // time order, one frame per distinct requested time: the last frame with pts <= t, or the
   // first frame when t precedes it). Chooses between seeking and one sequential pass from the
-  // keyframe layout, so it never decodes more than decode_all would.
+  // keyframe layout, so it never decodes more than decode_all would. When several requested times
+  // map to the same frame, the callback gets that frame once per time. Seeks are checked (MPEG-PS/TS
+  // seek by bisection) and counted in stats().seeks; raw streams without timestamps never seek.
+  // kExact frames are bit-identical to the same frames from decode_all, deinterlaced ones included.
   void decode_at(const std::vector<double>& times_s, SeekMode mode, const FrameCallback& on_frame);
 
   const DecodeStats& stats() const;
