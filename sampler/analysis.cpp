@@ -1,0 +1,154 @@
+#include "sampler/analysis.h"
+
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <cmath>
+#include <opencv2/core.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "sampler/policy.h"
+
+namespace smolvid::sampler {
+namespace {
+
+cv::Mat wrap(const decode::Frame& f) {
+  if (f.width <= 0 || f.height <= 0 || (f.channels != 1 && f.channels != 3))
+    throw SamplerError(fmt::format("frame analysis: frame {} at {} s has size {}x{}x{}; expected width, height > 0 and 1 or 3 channels",
+                                   f.index, f.pts_seconds, f.width, f.height, f.channels));
+  const size_t want = static_cast<size_t>(f.width) * f.height * f.channels;
+  if (f.pixels.size() != want)
+    throw SamplerError(fmt::format("frame analysis: frame {} holds {} bytes, expected {} for {}x{}x{}", f.index,
+                                   f.pixels.size(), want, f.width, f.height, f.channels));
+  return cv::Mat(f.height, f.width, f.channels == 3 ? CV_8UC3 : CV_8UC1, const_cast<uint8_t*>(f.pixels.data()));
+}
+
+cv::Mat shrink(const cv::Mat& m, int side) {
+  const int longest = std::max(m.cols, m.rows);
+  if (side <= 0 || longest <= side) return m;
+  const double s = static_cast<double>(side) / longest;
+  cv::Mat out;
+  cv::resize(m, out, cv::Size(std::max(1, static_cast<int>(std::lround(m.cols * s))), std::max(1, static_cast<int>(std::lround(m.rows * s)))),
+             0, 0, cv::INTER_AREA);
+  return out;
+}
+
+uint64_t dhash_of_grey(const cv::Mat& grey) {
+  cv::Mat small;
+  cv::resize(grey, small, cv::Size(9, 8), 0, 0, cv::INTER_AREA);
+  uint64_t h = 0;
+  for (int y = 0; y < 8; ++y)
+    for (int x = 0; x < 8; ++x) h = (h << 1) | (small.at<uint8_t>(y, x + 1) > small.at<uint8_t>(y, x) ? 1u : 0u);
+  return h;
+}
+
+cv::Mat luma_histogram(const cv::Mat& grey) {
+  cv::Mat hist;
+  const int channels[] = {0};
+  const int bins[] = {32};
+  const float range[] = {0, 256};
+  const float* ranges[] = {range};
+  cv::calcHist(&grey, 1, channels, cv::Mat(), hist, 1, bins, ranges);
+  return hist;
+}
+
+}  // namespace
+
+struct FrameAnalyzer::Impl {
+  AnalysisOptions o;
+  bool have_prev = false;
+  cv::Mat prev_colour;  // HSV (3 channels) or grey
+  cv::Mat prev_hist;
+  cv::Mat background;   // CV_32F blurred grey
+  double prev_time = 0.0;
+};
+
+FrameAnalyzer::FrameAnalyzer(AnalysisOptions options) : impl_(std::make_unique<Impl>()) {
+  if (options.blur_kernel < 1 || options.blur_kernel % 2 == 0)
+    throw SamplerError(fmt::format("frame analysis: blur_kernel must be odd and >= 1, got {}", options.blur_kernel));
+  if (!(options.background_tau_s > 0))
+    throw SamplerError(fmt::format("frame analysis: background_tau_s must be > 0, got {}", options.background_tau_s));
+  if (!(options.foreground_slowdown >= 1.0))
+    throw SamplerError(fmt::format("frame analysis: foreground_slowdown must be >= 1, got {}", options.foreground_slowdown));
+  impl_->o = options;
+}
+FrameAnalyzer::~FrameAnalyzer() = default;
+FrameAnalyzer::FrameAnalyzer(FrameAnalyzer&&) noexcept = default;
+FrameAnalyzer& FrameAnalyzer::operator=(FrameAnalyzer&&) noexcept = default;
+
+FrameFeatures FrameAnalyzer::push(const decode::Frame& frame) {
+  Impl& s = *impl_;
+  const cv::Mat small = shrink(wrap(frame), s.o.work_side);
+  cv::Mat grey, colour;
+  if (small.channels() == 3) {
+    cv::cvtColor(small, grey, cv::COLOR_RGB2GRAY);
+    cv::cvtColor(small, colour, cv::COLOR_RGB2HSV_FULL);  // hue on 0..255 like S and V
+  } else {
+    grey = small.clone();
+    colour = grey;
+  }
+
+  FrameFeatures f;
+  f.time_s = frame.pts_seconds;
+  f.index = frame.index;
+  f.keyframe = frame.keyframe;
+  f.dhash = dhash_of_grey(grey);
+  cv::Mat hist = luma_histogram(grey);
+
+  cv::Mat blurred_f;
+  if (s.o.motion_features) {
+    cv::Mat blurred;
+    cv::GaussianBlur(grey, blurred, cv::Size(s.o.blur_kernel, s.o.blur_kernel), 0);
+    blurred.convertTo(blurred_f, CV_32F);
+  }
+
+  const bool same_size = s.have_prev && s.prev_colour.size() == colour.size() && s.prev_colour.type() == colour.type();
+  if (same_size) {
+    cv::Mat diff;
+    cv::absdiff(colour, s.prev_colour, diff);
+    cv::Scalar m = cv::mean(diff);
+    if (colour.channels() == 3) {
+      // Hue is circular: a difference of 250 is a difference of 6.
+      cv::Mat hue;
+      cv::extractChannel(diff, hue, 0);
+      cv::Mat wrapped = 256 - hue;  // saturates to 255 where hue is 0, and min() keeps the 0
+      cv::min(hue, wrapped, hue);
+      m[0] = cv::mean(hue)[0];
+    }
+    f.content = colour.channels() == 3 ? (m[0] + m[1] + m[2]) / 3.0 : m[0];
+    f.histogram = 1.0 - cv::compareHist(hist, s.prev_hist, cv::HISTCMP_CORREL);
+  }
+  if (same_size && s.o.motion_features) {
+    cv::Mat fg_diff;
+    cv::absdiff(blurred_f, s.background, fg_diff);
+    cv::Mat fg = fg_diff > s.o.motion_pixel_threshold;  // 255 where changed
+    f.motion = static_cast<double>(cv::countNonZero(fg)) / static_cast<double>(fg.total());
+
+    const double dt = std::max(0.0, frame.pts_seconds - s.prev_time);
+    const double alpha = 1.0 - std::exp(-dt / s.o.background_tau_s);
+    const double alpha_fg = 1.0 - std::exp(-dt / (s.o.background_tau_s * s.o.foreground_slowdown));
+    cv::Mat bg_mask = ~fg;
+    cv::accumulateWeighted(blurred_f, s.background, alpha, bg_mask);
+    cv::accumulateWeighted(blurred_f, s.background, alpha_fg, fg);
+  } else if (!same_size) {
+    // First frame, or the stream changed size mid-way: start over.
+    s.background = blurred_f.clone();
+  }
+  s.prev_colour = colour;  // a fresh Mat each frame (cvtColor or clone above)
+  s.prev_hist = hist;
+  s.prev_time = frame.pts_seconds;
+  s.have_prev = true;
+  return f;
+}
+
+uint64_t difference_hash(const decode::Frame& frame) {
+  const cv::Mat m = wrap(frame);
+  if (m.channels() == 1) return dhash_of_grey(m);
+  cv::Mat grey;
+  cv::cvtColor(m, grey, cv::COLOR_RGB2GRAY);
+  return dhash_of_grey(grey);
+}
+
+int hamming_distance(uint64_t a, uint64_t b) { return __builtin_popcountll(a ^ b); }
+
+}  // namespace smolvid::sampler
