@@ -68,8 +68,10 @@ void FrameConverter::build(const AVFrame& frame) {
   if (!graph_) throw DecodeError(path_ + ": avfilter_graph_alloc: out of memory");
   graph_->nb_threads = 1;
   // The ffmpeg CLI passes "flags=bicubic" to every scale filter it inserts; do the same so the
-  // RGB conversion is bit-identical.
-  graph_->scale_sws_opts = av_strdup("flags=bicubic");
+  // RGB conversion is bit-identical. Frames shrunk for analysis (max_side) use area averaging:
+  // cheaper than bicubic on large reductions and free of aliasing (= `ffmpeg -sws_flags area`).
+  const bool shrunk = spec_.max_side > 0 && (w != rotated_w || h != rotated_h);
+  graph_->scale_sws_opts = av_strdup(shrunk ? "flags=area" : "flags=bicubic");
 
   const std::string args = fmt::format("video_size={}x{}:pix_fmt={}:time_base={}/{}:pixel_aspect={}/{}", frame.width,
                                        frame.height, frame.format, spec_.time_base.num, spec_.time_base.den,
