@@ -92,19 +92,7 @@ void run_preprocess(const PreprocessArgs& a) {
   j["pixel_values_shape"] = b.pixel_values_shape();
   j["resize_calls_hw"] = sp.resize_calls_hw;
   j["image_seq_len"] = seq_len;
-  nlohmann::json means = nlohmann::json::array();
-  const size_t plane = static_cast<size_t>(b.height * b.width);
-  for (int64_t t = 0; t < b.num_images; ++t) {
-    nlohmann::json row = nlohmann::json::array();
-    for (int c = 0; c < 3; ++c) {
-      double sum = 0;
-      const float* p = &b.pixel_values[(static_cast<size_t>(t) * 3 + c) * plane];
-      for (size_t i = 0; i < plane; ++i) sum += p[i];
-      row.push_back(sum / static_cast<double>(plane));
-    }
-    means.push_back(row);
-  }
-  j["tile_channel_mean"] = means;
+  j["tile_channel_mean"] = b.channel_means();
   j["expanded_prompt"] = expanded;
 
   if (!a.out.empty()) {

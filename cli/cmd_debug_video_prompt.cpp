@@ -95,19 +95,7 @@ void run_video_prompt(const VideoPromptArgs& a) {
     for (const decode::Frame& f : frames) images.push_back(model::Image8::from_buffer(f.width, f.height, f.channels, f.pixels.data()));
     const model::PixelBatch b = model::ImageProcessor(cfg).preprocess_video({images});
     j["pixel_values_shape"] = b.pixel_values_shape();
-    nlohmann::json means = nlohmann::json::array();
-    const size_t plane = static_cast<size_t>(b.height * b.width);
-    for (int64_t t = 0; t < b.num_images; ++t) {
-      nlohmann::json row = nlohmann::json::array();
-      for (int c = 0; c < 3; ++c) {
-        double sum = 0;
-        const float* p = &b.pixel_values[(static_cast<size_t>(t) * 3 + c) * plane];
-        for (size_t i = 0; i < plane; ++i) sum += p[i];
-        row.push_back(sum / static_cast<double>(plane));
-      }
-      means.push_back(row);
-    }
-    j["frame_mean_rgb"] = means;
+    j["frame_mean_rgb"] = b.channel_means();
   }
   fmt::print("{}\n", j.dump(2));
 }

@@ -250,4 +250,18 @@ PixelBatch ImageProcessor::preprocess_video(const std::vector<std::vector<Image8
   return preprocess(videos, opts);
 }
 
+std::vector<std::array<double, 3>> PixelBatch::channel_means() const {
+  const size_t plane = static_cast<size_t>(height * width);
+  std::vector<std::array<double, 3>> means(static_cast<size_t>(batch * num_images));
+  for (size_t t = 0; t < means.size(); ++t) {
+    for (size_t c = 0; c < 3; ++c) {
+      const float* p = &pixel_values[(t * 3 + c) * plane];
+      double sum = 0;
+      for (size_t i = 0; i < plane; ++i) sum += p[i];
+      means[t][c] = sum / static_cast<double>(plane);
+    }
+  }
+  return means;
+}
+
 }  // namespace smolvid::model

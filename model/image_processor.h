@@ -94,6 +94,8 @@ struct PixelBatch {
 
   std::vector<int64_t> pixel_values_shape() const { return {batch, num_images, 3, height, width}; }
   std::vector<int64_t> mask_shape() const { return {batch, num_images, height, width}; }
+  // Mean of each channel of each image slot, [B*N][3] in slot order (the fixtures' tile means).
+  std::vector<std::array<double, 3>> channel_means() const;
 };
 
 // Pixel values of one RGB uint8 image: [3, H, W] float32, value = float(double(u8) * factor) then
