@@ -18,11 +18,13 @@ packages=(
   # model/ text side: PCRE2 for the tokenizer's Unicode regex
   libpcre2-dev
   # pipeline/: SQLite (FTS5) for the index, libcurl for model downloads
-  libsqlite3-dev libcurl4-openssl-dev
+  libsqlite3-dev libcurl4-openssl-dev libssl-dev
   # cli/, JSON, formatting
   libcli11-dev libfmt-dev nlohmann-json3-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
+  # tests: JSON Schema validation of the summary output (run with /usr/bin/python3)
+  python3-jsonschema
 )
 
 missing=()
