@@ -1,0 +1,113 @@
+// model/nn/module.h: the small module tree the network is built from (internal to model/nn).
+//
+// Every block is a Module registered under its checkpoint name, so the tree of names equals the
+// checkpoint key tree: the Linear registered as "q_proj" inside the attention registered as
+// "self_attn" inside "model.vision_model.encoder.layers.3" owns the tensor
+// "model.vision_model.encoder.layers.3.self_attn.q_proj.weight".
+//
+//   struct Mlp : Module {
+//     Mlp(const WeightScope& w, int64_t d, int64_t f)
+//         : fc1(child<Linear>(w, "fc1", d, f, true)), fc2(child<Linear>(w, "fc2", f, d, true)) {}
+//     std::shared_ptr<Linear> fc1, fc2;
+//   };
+//
+// Tensors are fetched through a WeightScope, which prefixes names and asks the loader for the
+// tensor with its expected shape (the loader throws on a missing name or a wrong shape).
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace smolvid::model::nn {
+
+// Returns the checkpoint tensor `name` (full key) in the compute dtype and device; throws when it
+// is missing or its shape differs from `shape`.
+using TakeWeight = std::function<at::Tensor(const std::string& name, const std::vector<int64_t>& shape)>;
+
+class WeightScope {
+ public:
+  WeightScope(TakeWeight take, std::string prefix) : take_(std::move(take)), prefix_(std::move(prefix)) {}
+  WeightScope sub(const std::string& name) const { return WeightScope(take_, join(name)); }
+  at::Tensor take(const std::string& name, const std::vector<int64_t>& shape) const { return take_(join(name), shape); }
+  const std::string& prefix() const { return prefix_; }
+
+ private:
+  std::string join(const std::string& name) const { return prefix_.empty() ? name : prefix_ + "." + name; }
+  TakeWeight take_;
+  std::string prefix_;
+};
+
+class Module {
+ public:
+  virtual ~Module() = default;
+
+  // Every tensor below this module with its name relative to it, in registration order.
+  std::vector<std::pair<std::string, at::Tensor>> named_parameters() const;
+
+ protected:
+  at::Tensor param(const WeightScope& w, const std::string& name, const std::vector<int64_t>& shape);
+
+  template <class M, class... Args>
+  std::shared_ptr<M> child(const WeightScope& w, const std::string& name, Args&&... args) {
+    auto m = std::make_shared<M>(w.sub(name), std::forward<Args>(args)...);
+    children_.emplace_back(name, m);
+    return m;
+  }
+
+ private:
+  std::vector<std::pair<std::string, at::Tensor>> params_;
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
+};
+
+// y = x W^T (+ b).  W: [out, in], b: [out].
+class Linear : public Module {
+ public:
+  Linear(const WeightScope& w, int64_t in_features, int64_t out_features, bool bias);
+  at::Tensor forward(const at::Tensor& x) const;  // [..., in] -> [..., out]
+  const at::Tensor& weight() const { return weight_; }
+  const at::Tensor& bias() const { return bias_; }
+
+ private:
+  at::Tensor weight_, bias_;
+};
+
+// LayerNorm with affine weight and bias (biased variance; fp32 statistics inside the kernel).
+class LayerNorm : public Module {
+ public:
+  LayerNorm(const WeightScope& w, int64_t dim, double eps);
+  at::Tensor forward(const at::Tensor& x) const;
+
+ private:
+  at::Tensor weight_, bias_;
+  double eps_;
+};
+
+// Llama RMSNorm: statistics in float32, normalized value cast back to the input dtype *before* the
+// multiplication by the weight (this order matters for bfloat16 bit-exactness).
+class RmsNorm : public Module {
+ public:
+  RmsNorm(const WeightScope& w, int64_t dim, double eps);
+  at::Tensor forward(const at::Tensor& x) const;
+
+ private:
+  at::Tensor weight_;
+  double eps_;
+};
+
+// Embedding table [num, dim]; forward gathers rows.
+class Embedding : public Module {
+ public:
+  Embedding(const WeightScope& w, int64_t num, int64_t dim);
+  at::Tensor forward(const at::Tensor& ids) const;  // int64 [...] -> [..., dim]
+  const at::Tensor& weight() const { return weight_; }
+
+ private:
+  at::Tensor weight_;
+};
+
+}  // namespace smolvid::model::nn

@@ -1,0 +1,212 @@
+// Llama text model (spec section 3.7): RMSNorm, half-split RoPE, grouped-query attention with a
+// pre-allocated KV cache, causal + padding mask, SwiGLU MLP.
+#include <ATen/ATen.h>
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+
+#include "model/nn/blocks.h"
+
+namespace smolvid::model::nn {
+
+namespace {
+
+double lowest(at::ScalarType t) {
+  switch (t) {
+    case at::kFloat: return std::numeric_limits<float>::lowest();
+    case at::kDouble: return std::numeric_limits<double>::lowest();
+    case at::kBFloat16: return -3.3895313892515355e38;
+    case at::kHalf: return -65504.0;
+    default: throw std::invalid_argument(fmt::format("attention mask: unsupported dtype {}", at::toString(t)));
+  }
+}
+
+// concat(-x[half:], x[:half]) along the last dim.
+at::Tensor rotate_half(const at::Tensor& x) {
+  const int64_t half = x.size(-1) / 2;
+  return at::cat({x.narrow(-1, half, half).neg(), x.narrow(-1, 0, half)}, -1);
+}
+
+at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
+  return x * cos + rotate_half(x) * sin;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+
+Rotary::Rotary(const TextConfig& spec, at::ScalarType dtype, at::Device device)
+    : head_dim_(spec.head_dim), theta_(spec.rope_theta), dtype_(dtype), device_(device) {
+  // inv_freq = 1 / theta^(arange(0, Dh, 2).float() / Dh), with the reference's ops (float32 pow,
+  // `1.0 / t` evaluated as t.reciprocal() * 1.0).
+  const at::Tensor exponent = at::arange(0, head_dim_, 2, at::kLong).to(at::kFloat) / head_dim_;
+  inv_freq_ = at::reciprocal(at::pow(at::Scalar(theta_), exponent)) * 1.0;
+}
+
+void Rotary::grow(int64_t n) {
+  if (cos_.defined() && cos_.size(0) >= n) return;
+  const int64_t size = std::max<int64_t>(n, cos_.defined() ? 2 * cos_.size(0) : 256);
+  // angles[m, k] = float(m) * inv_freq[k] in float32: element-wise, so a table lookup gives the same
+  // values as the reference's per-call (inv_freq @ position_ids) product of one term.
+  const at::Tensor freqs = at::outer(at::arange(size, at::kLong).to(at::kFloat), inv_freq_);  // [n, Dh/2]
+  const at::Tensor emb = at::cat({freqs, freqs}, -1);                                         // [n, Dh]
+  cos_ = (emb.cos() * 1.0).to(dtype_).to(device_);
+  sin_ = (emb.sin() * 1.0).to(dtype_).to(device_);
+}
+
+std::pair<at::Tensor, at::Tensor> Rotary::lookup(const at::Tensor& positions) {
+  const int64_t b = positions.size(0), l = positions.size(1);
+  grow(positions.max().item<int64_t>() + 1);
+  const at::Tensor flat = positions.reshape({-1}).to(device_);
+  return {cos_.index_select(0, flat).view({b, l, 1, head_dim_}), sin_.index_select(0, flat).view({b, l, 1, head_dim_})};
+}
+
+// ---------------------------------------------------------------------------------------------
+
+TextAttention::TextAttention(const WeightScope& w, const TextConfig& spec)
+    : heads_(spec.num_attention_heads),
+      kv_heads_(spec.num_key_value_heads),
+      head_dim_(spec.head_dim),
+      scale_(std::pow(static_cast<double>(spec.head_dim), -0.5)) {
+  const int64_t d = spec.hidden_size;
+  q_proj_ = child<Linear>(w, "q_proj", d, heads_ * head_dim_, false);
+  k_proj_ = child<Linear>(w, "k_proj", d, kv_heads_ * head_dim_, false);
+  v_proj_ = child<Linear>(w, "v_proj", d, kv_heads_ * head_dim_, false);
+  o_proj_ = child<Linear>(w, "o_proj", heads_ * head_dim_, d, false);
+}
+
+at::Tensor TextAttention::forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
+                                  at::Tensor& k_cache, at::Tensor& v_cache, const AttentionLayout& layout) const {
+  const int64_t b = x.size(0), l = x.size(1);
+  const int64_t groups = heads_ / kv_heads_;
+  const int64_t past = layout.past, total = past + l;
+  if (total > k_cache.size(2)) {
+    throw std::length_error(fmt::format("KV cache: {} positions needed, capacity {}", total, k_cache.size(2)));
+  }
+  const at::Tensor q = apply_rope(q_proj_->forward(x).view({b, l, heads_, head_dim_}), cos, sin);   // [B, L, Hq, Dh]
+  const at::Tensor k = apply_rope(k_proj_->forward(x).view({b, l, kv_heads_, head_dim_}), cos, sin);  // [B, L, Hkv, Dh]
+  const at::Tensor v = v_proj_->forward(x).view({b, l, kv_heads_, head_dim_});
+  k_cache.narrow(2, past, l).copy_(k.transpose(1, 2));
+  v_cache.narrow(2, past, l).copy_(v.transpose(1, 2));
+  const at::Tensor keys = k_cache.narrow(2, 0, total);    // [B, Hkv, K, Dh]
+  const at::Tensor values = v_cache.narrow(2, 0, total);  // [B, Hkv, K, Dh]
+
+  // Query head h uses kv head h / groups: fold the group into the query rows of each kv head, and
+  // walk the queries in chunks so the score matrix stays small for long prompts. Keys past the last
+  // query of a causal chunk are masked for every row of it and are left out.
+  const at::Tensor q5 = q.view({b, l, kv_heads_, groups, head_dim_}).permute({0, 2, 3, 1, 4});  // [B, Hkv, G, L, Dh]
+  at::Tensor out = at::empty({b, l, kv_heads_, groups, head_dim_}, x.options());
+  const int64_t chunk = layout.query_chunk > 0 ? layout.query_chunk : l;
+  for (int64_t q0 = 0; q0 < l; q0 += chunk) {
+    const int64_t lq = std::min(chunk, l - q0);
+    const int64_t kend = layout.causal ? past + q0 + lq : total;
+    const at::Tensor qc = q5.narrow(3, q0, lq).reshape({b, kv_heads_, groups * lq, head_dim_});
+    at::Tensor scores = at::matmul(qc, keys.narrow(2, 0, kend).transpose(2, 3));  // [B, Hkv, G*lq, K]
+    scores.mul_(scale_);
+    // Blocked scores are set to the dtype's lowest value (transformers adds it; for every row with
+    // an allowed key the softmax is the same, exp underflows to 0 either way): causal (key <= past +
+    // query) and key padding. Without padding only the chunk's last lq keys can be causally blocked.
+    const bool need_causal = layout.causal && lq > 1;
+    at::Tensor s5 = scores.view({b, kv_heads_, groups, lq, kend});
+    if (layout.key_valid.defined()) {
+      at::Tensor blocked =
+          layout.key_valid.narrow(1, 0, kend).to(x.device()).to(at::kBool).logical_not().view({b, 1, 1, 1, kend});
+      if (need_causal) {
+        const at::Tensor qpos = at::arange(past + q0, past + q0 + lq, x.options().dtype(at::kLong)).view({lq, 1});
+        const at::Tensor kpos = at::arange(kend, x.options().dtype(at::kLong)).view({1, kend});
+        blocked = blocked.logical_or(kpos.gt(qpos).view({1, 1, 1, lq, kend}));
+      }
+      s5.masked_fill_(blocked, lowest(x.scalar_type()));
+    } else if (need_causal) {
+      const at::Tensor upper = at::ones({lq, lq}, x.options().dtype(at::kBool)).triu(1);
+      s5.narrow(-1, past + q0, lq).masked_fill_(upper, lowest(x.scalar_type()));
+    }
+    const at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(x.scalar_type());
+    const at::Tensor ctx = at::matmul(probs, values.narrow(2, 0, kend));  // [B, Hkv, G*lq, Dh]
+    out.narrow(1, q0, lq).copy_(ctx.view({b, kv_heads_, groups, lq, head_dim_}).permute({0, 3, 1, 2, 4}));
+  }
+  return o_proj_->forward(out.view({b, l, heads_ * head_dim_}));
+}
+
+TextMlp::TextMlp(const WeightScope& w, const TextConfig& spec) {
+  gate_proj_ = child<Linear>(w, "gate_proj", spec.hidden_size, spec.intermediate_size, false);
+  up_proj_ = child<Linear>(w, "up_proj", spec.hidden_size, spec.intermediate_size, false);
+  down_proj_ = child<Linear>(w, "down_proj", spec.intermediate_size, spec.hidden_size, false);
+}
+
+at::Tensor TextMlp::forward(const at::Tensor& x) const {
+  return down_proj_->forward(at::silu(gate_proj_->forward(x)) * up_proj_->forward(x));
+}
+
+TextDecoderLayer::TextDecoderLayer(const WeightScope& w, const TextConfig& spec) {
+  input_layernorm_ = child<RmsNorm>(w, "input_layernorm", spec.hidden_size, spec.rms_norm_eps);
+  self_attn_ = child<TextAttention>(w, "self_attn", spec);
+  post_attention_layernorm_ = child<RmsNorm>(w, "post_attention_layernorm", spec.hidden_size, spec.rms_norm_eps);
+  mlp_ = child<TextMlp>(w, "mlp", spec);
+}
+
+at::Tensor TextDecoderLayer::forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
+                                     at::Tensor& k_cache, at::Tensor& v_cache, const AttentionLayout& layout) const {
+  at::Tensor h = x + self_attn_->forward(input_layernorm_->forward(x), cos, sin, k_cache, v_cache, layout);
+  return h + mlp_->forward(post_attention_layernorm_->forward(h));
+}
+
+TextModel::TextModel(const WeightScope& w, const TextConfig& spec) : spec_(spec) {
+  embed_tokens_ = child<Embedding>(w, "embed_tokens", spec.vocab_size, spec.hidden_size);
+  for (int64_t i = 0; i < spec.num_hidden_layers; ++i) {
+    layers_.push_back(child<TextDecoderLayer>(w, fmt::format("layers.{}", i), spec));
+  }
+  norm_ = child<RmsNorm>(w, "norm", spec.hidden_size, spec.rms_norm_eps);
+}
+
+KvCache TextModel::make_cache(int64_t batch, int64_t capacity, at::ScalarType dtype, at::Device device) const {
+  KvCache cache;
+  const auto opts = at::TensorOptions().dtype(dtype).device(device);
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    cache.keys.push_back(at::empty({batch, spec_.num_key_value_heads, capacity, spec_.head_dim}, opts));
+    cache.values.push_back(at::empty({batch, spec_.num_key_value_heads, capacity, spec_.head_dim}, opts));
+  }
+  return cache;
+}
+
+at::Tensor TextModel::forward(const at::Tensor& embeds, const at::Tensor& positions, Rotary& rotary, KvCache& cache,
+                              const AttentionLayout& layout, ActivationDump* dump) const {
+  if (cache.keys.size() != layers_.size()) {
+    throw std::invalid_argument(fmt::format("text model: KV cache has {} layers, model has {}", cache.keys.size(),
+                                            layers_.size()));
+  }
+  const auto [cos, sin] = rotary.lookup(positions);
+  at::Tensor h = embeds;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    if (dump) (*dump)[fmt::format("text_hidden_states.{}", i)] = h;
+    h = layers_[i]->forward(h, cos, sin, cache.keys[i], cache.values[i], layout);
+  }
+  cache.length = layout.past + embeds.size(1);
+  h = norm_->forward(h);
+  if (dump) (*dump)[fmt::format("text_hidden_states.{}", layers_.size())] = h;
+  return h;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+Idefics3Model::Idefics3Model(const WeightScope& w, const ModelConfig& spec) {
+  vision_model = child<VisionTransformer>(w, "vision_model", spec.vision_config);
+  connector = child<Connector>(w, "connector", spec);
+  text_model = child<TextModel>(w, "text_model", spec.text_config);
+}
+
+SmolVLMNet::SmolVLMNet(const WeightScope& w, const ModelConfig& spec) {
+  model = child<Idefics3Model>(w, "model", spec);
+  if (spec.tie_word_embeddings) {
+    lm_head_weight_ = model->text_model->embed_tokens()->weight();
+  } else {
+    lm_head_weight_ = param(w, "lm_head.weight", {spec.text_config.vocab_size, spec.text_config.hidden_size});
+  }
+}
+
+at::Tensor SmolVLMNet::logits(const at::Tensor& hidden) const { return at::linear(hidden, lm_head_weight_); }
+
+}  // namespace smolvid::model::nn
