@@ -1,0 +1,168 @@
+// pipeline/index.h: the event index behind `smolvid index` and `smolvid search`: one SQLite file
+// (no server) holding, per indexed video, the events found by the motion policy with their
+// captions and thumbnails, searchable through FTS5 with bm25 ranking.
+//
+// Usage:
+//   smolvid::pipeline::EventIndex db("cams.sqlite");              // creates the schema if needed
+//   smolvid::pipeline::IndexedFile f{"lobby-0900.mp4", "lobby", sha256_file(path),
+//                                    options_hash(opts, model), 3600.0, start_unix_s, model, opts};
+//   if (auto writer = db.begin_file(f)) {                         // nullptr: already indexed
+//     writer->add_event({12.0, 19.5, "A man in a red coat enters.", jpeg, 14.0});
+//     writer->commit();                                           // one transaction per file
+//   }
+//   auto hits = db.search({"red coat", "lobby"});                 // best first
+//   smolvid::pipeline::write_search_html(hits, query, std::cout);
+//
+// Schema (PRAGMA user_version = 1):
+//   files(id, path, camera, content_hash, options_hash, duration_s, start_wallclock, model,
+//         options_json, indexed_at; UNIQUE(content_hash, options_hash))
+//   events(id, file_id -> files ON DELETE CASCADE, camera, start_s, end_s, wall_start, wall_end,
+//          caption, thumbnail BLOB (JPEG), thumbnail_time_s)
+//   events_fts: FTS5 external-content table over events.caption (porter + unicode61 tokenizer),
+//               kept in sync by triggers
+// Consistency: a file and all its events are written in one transaction (WAL journal); a crash
+// before commit() leaves no trace of the file, so indexing it again redoes it. Indexing content
+// already present with the same options hash is a no-op (begin_file returns nullptr).
+// Times: start_s/end_s are seconds on the video's timeline; wall-clock values are Unix seconds
+// (UTC), known when the file's start time is known (start_wallclock = wall-clock of video time 0).
+#pragma once
+
+#include <cstdint>
+#include <iosfwd>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+struct sqlite3;
+
+namespace smolvid::pipeline {
+
+class IndexError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct IndexedFile {
+  std::string path;                        // as given
+  std::string camera;                      // --camera; default: the file name's stem
+  std::string content_hash;                // sha256_file(path)
+  std::string options_hash;                // options_hash(options, model)
+  double duration_s = 0.0;
+  std::optional<double> start_wallclock;   // Unix seconds at video time 0, when known
+  std::string model;
+  nlohmann::json options = nlohmann::json::object();
+};
+
+struct Event {
+  double start_s = 0.0;                    // video time
+  double end_s = 0.0;                      // >= start_s
+  std::string caption;
+  std::vector<uint8_t> thumbnail_jpeg;     // may be empty
+  double thumbnail_time_s = 0.0;
+};
+
+struct EventHit {
+  int64_t event_id = 0;
+  std::string camera;
+  std::string file;
+  double start_s = 0.0, end_s = 0.0;
+  std::optional<double> wall_start, wall_end;  // Unix seconds
+  std::string caption;
+  std::vector<uint8_t> thumbnail_jpeg;
+  double thumbnail_time_s = 0.0;
+  double score = 0.0;                      // bm25 (lower = better); 0 without query text
+};
+
+struct SearchQuery {
+  std::string text;                        // words; empty = every event (filters still apply)
+  std::optional<std::string> camera;       // exact camera name
+  // Events overlapping [from, to]: wall-clock bounds (Unix seconds) skip events whose wall time
+  // is unknown; video-time bounds compare start_s/end_s.
+  std::optional<double> from_wall, to_wall;
+  std::optional<double> from_video, to_video;
+  bool match_all_words = false;            // false: any word matches, bm25 ranks more matches first
+  int limit = 20;                          // >= 1
+};
+
+// A --from/--to value: "2024-05-01T10:00[:SS][Z|+HH:MM]" or "2024-05-01" is wall-clock (no zone
+// = UTC); "90", "12.5s", "01:30" or "1:02:03" is video time in seconds.
+struct TimeBound {
+  bool wall = false;
+  double seconds = 0.0;
+};
+TimeBound parse_time_bound(const std::string& text);
+// "2024-05-01T10:00:00Z" (whole seconds, UTC).
+std::string format_wallclock(double unix_seconds);
+// ISO 8601 date-time as above -> Unix seconds; nullopt when text is not a date.
+std::optional<double> parse_wallclock(const std::string& text);
+
+// SHA-256 of the canonical JSON of {options, model}: what makes two index runs comparable.
+std::string options_hash(const nlohmann::json& options, const std::string& model);
+
+// The FTS5 MATCH expression for free text: each word quoted (so no FTS syntax is interpreted),
+// joined with OR (or AND). Throws IndexError when the text has no word characters.
+std::string fts_query(const std::string& text, bool match_all_words);
+
+class EventIndex {
+ public:
+  // Opens or creates the database and its schema; throws IndexError naming the file (not SQLite,
+  // another schema version, SQLite without FTS5).
+  explicit EventIndex(const std::string& path);
+  ~EventIndex();
+  EventIndex(const EventIndex&) = delete;
+  EventIndex& operator=(const EventIndex&) = delete;
+
+  // One file's events, written in one transaction. Destroying it without commit() rolls back.
+  class FileWriter {
+   public:
+    ~FileWriter();
+    FileWriter(const FileWriter&) = delete;
+    FileWriter& operator=(const FileWriter&) = delete;
+    void add_event(const Event& event);  // throws IndexError for bad times
+    void commit();
+    size_t events() const { return events_; }
+
+   private:
+    friend class EventIndex;
+    FileWriter(EventIndex& index, const IndexedFile& file);
+    EventIndex& index_;
+    int64_t file_id_ = 0;
+    std::string camera_;
+    std::optional<double> start_wallclock_;
+    size_t events_ = 0;
+    bool open_ = false;
+  };
+
+  bool is_indexed(const std::string& content_hash, const std::string& options_hash) const;
+  // nullptr when (content_hash, options_hash) is already indexed.
+  std::unique_ptr<FileWriter> begin_file(const IndexedFile& file);
+  // Convenience: begin_file + add_event for each + commit. Returns false when already indexed.
+  bool add_file(const IndexedFile& file, const std::vector<Event>& events);
+
+  std::vector<EventHit> search(const SearchQuery& query) const;
+
+  struct Counts {
+    int64_t files = 0;
+    int64_t events = 0;
+  };
+  Counts counts() const;
+  const std::string& path() const { return path_; }
+
+ private:
+  void exec(const char* sql) const;
+  std::string path_;
+  sqlite3* db_ = nullptr;
+  bool writing_ = false;
+};
+
+// Search results as JSON ({"query", "results": [...]}) or as a self-contained HTML page with the
+// thumbnails embedded. include_thumbnails adds "thumbnail" data URIs to the JSON.
+nlohmann::json search_to_json(const std::vector<EventHit>& hits, const SearchQuery& query, bool include_thumbnails = false);
+void write_search_json(const std::vector<EventHit>& hits, const SearchQuery& query, std::ostream& out,
+                       bool include_thumbnails = false);
+void write_search_html(const std::vector<EventHit>& hits, const SearchQuery& query, std::ostream& out);
+
+}  // namespace smolvid::pipeline

@@ -1,0 +1,90 @@
+// The real model behind the Vlm interface, on the tiny SmolVLM2 fixture: token ids identical to
+// transformers' greedy generation (../shared/golden/tiny-smolvlm/cases.json), then the jobs end to
+// end with real (meaningless) text.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "pipeline/jobs.h"
+#include "pipeline/model_smolvlm.h"
+#include "tests/pipeline/test_util.h"
+#include "tests/test_support.h"
+
+namespace smolvid::pipeline {
+namespace {
+
+const std::string kTiny = smolvid::test::golden("tiny-smolvlm");
+
+std::vector<int64_t> golden_ids(const std::string& case_name) {
+  std::ifstream in(kTiny + "/cases.json");
+  const nlohmann::json cases = nlohmann::json::parse(in);
+  for (const auto& c : cases["cases"]) {
+    if (c["name"] == case_name) return c["generated_ids"][0].get<std::vector<int64_t>>();
+  }
+  throw std::runtime_error("no case " + case_name);
+}
+
+class TinyModel : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    SmolVlmOptions o;
+    o.threads = 1;
+    o.image_splitting = false;
+    vlm_ = load_smolvlm(kTiny, o).release();
+  }
+  static void TearDownTestSuite() {
+    delete vlm_;
+    vlm_ = nullptr;
+  }
+  static Vlm* vlm_;
+};
+Vlm* TinyModel::vlm_ = nullptr;
+
+TEST_F(TinyModel, TextOnlyPromptGeneratesTheReferenceTokens) {
+  GenerationOptions g;
+  g.max_new_tokens = 12;  // the fixture's generation length (its config has no eos)
+  std::string streamed;
+  const Generation out = vlm_->generate_one(VisualInput{MediaKind::kNone, {}, 0.0}, "Hello, who are you?", g,
+                                            [&](const std::string& piece) { streamed += piece; });
+  EXPECT_EQ(out.token_ids, golden_ids("a_text_only"));
+  EXPECT_EQ(out.prompt_tokens, 38);  // cases.json: input_ids [1, 38]
+  EXPECT_EQ(streamed, out.text);
+  EXPECT_EQ(out.stop_reason, "max_new_tokens");
+}
+
+TEST_F(TinyModel, UnsplitImageGeneratesTheReferenceTokens) {
+  AskOptions o;
+  o.generation.max_new_tokens = 12;
+  const AskResult r = ask(*vlm_, kTiny + "/inputs/img_80x60.png", {"Describe this image."}, o);
+  ASSERT_EQ(r.answers.size(), 1u);
+  EXPECT_EQ(r.answers[0].token_ids, golden_ids("b_one_image_nosplit"));
+  EXPECT_EQ(r.answers[0].prompt_tokens, 57);  // cases.json: logits [1, 57, 300]
+}
+
+TEST_F(TinyModel, SeveralQuestionsShareTheFramesAndDeadlinesStopGeneration) {
+  AskOptions o;
+  o.generation.max_new_tokens = 6;
+  o.sampling.max_frames = 4;
+  const std::string video = smolvid::test::media("oa4_launch.webm");
+  const AskResult two = ask(*vlm_, video, {"What happens?", "Where?"}, o);
+  ASSERT_EQ(two.answers.size(), 2u);
+  EXPECT_EQ(two.frame_times_s.size(), 4u);
+  const AskResult one = ask(*vlm_, video, {"Where?"}, o);
+  EXPECT_EQ(one.answers[0].token_ids, two.answers[1].token_ids);  // greedy: same frames, same answer
+  o.generation.deadline = Deadline::after_seconds(1e-9);
+  EXPECT_THROW(ask(*vlm_, video, {"Where?"}, o), TimeoutError);
+}
+
+TEST_F(TinyModel, SummarizeEndToEnd) {
+  SummarizeOptions o;
+  o.caption_generation.max_new_tokens = 8;
+  o.summary_generation.max_new_tokens = 8;
+  const Summary s = summarize(*vlm_, smolvid::test::media("oa4_launch.webm"), o);
+  ASSERT_EQ(s.segments.size(), 2u);
+  EXPECT_NEAR(s.segments[1].start_s, 3.09, 0.05);
+  EXPECT_EQ(s.model, kTiny);
+  EXPECT_NO_THROW(summary_to_json(s));
+}
+
+}  // namespace
+}  // namespace smolvid::pipeline
