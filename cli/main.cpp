@@ -3,7 +3,11 @@
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <exception>
 
 #include "cli/exit_codes.h"
@@ -18,8 +22,28 @@ std::vector<Registration>& registrations() {
 
 }  // namespace smolvid::cli
 
+namespace {
+
+// libgomp reads OMP_WAIT_POLICY once, when it is loaded (before main). With the default policy an
+// idle OpenMP worker spins; on a 2-core machine that spinning starves the decoder threads and the
+// other half of libtorch's own pool (measured: bfloat16 prefill fell from ~1100 to 18 tokens/s on
+// a busy machine). Commands that run the model therefore re-execute themselves once with
+// OMP_WAIT_POLICY=PASSIVE, unless the user chose a policy.
+void ensure_passive_openmp(int argc, char** argv) {
+  if (argc < 2 || std::getenv("OMP_WAIT_POLICY") != nullptr) return;
+  static const char* const kModelCommands[] = {"ask", "summarize", "batch", "index"};
+  const bool runs_model = std::any_of(std::begin(kModelCommands), std::end(kModelCommands),
+                                      [&](const char* c) { return std::strcmp(argv[1], c) == 0; });
+  if (!runs_model) return;
+  setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+  execv("/proc/self/exe", argv);  // returns only on failure: then run on with the default policy
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   using namespace smolvid::cli;
+  ensure_passive_openmp(argc, argv);
   CLI::App app{"smolvid: understand video files offline (FFmpeg + SmolVLM in libtorch)", "smolvid"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "smolvid 0.1.0");
