@@ -1,0 +1,163 @@
+#include "cli/model_options.h"
+
+#include <CLI/CLI.hpp>
+#include <c10/util/Exception.h>
+#include <fmt/core.h>
+
+#include <cmath>
+#include <filesystem>
+#include <regex>
+#include <stdexcept>
+
+#include "model/nn/threads.h"
+#include "pipeline/hub.h"
+#include "pipeline/model_smolvlm.h"
+
+namespace smolvid::cli {
+
+pipeline::GenerationOptions ModelCliOptions::generation(int command_default) const {
+  pipeline::GenerationOptions g;
+  g.max_new_tokens = max_new_tokens > 0 ? max_new_tokens : command_default;
+  g.temperature = temperature;
+  g.top_p = top_p;
+  g.seed = seed;
+  return g;
+}
+
+int ModelCliOptions::effective_threads() const { return threads > 0 ? threads : model::available_cores(); }
+
+void add_model_options(CLI::App& cmd, ModelCliOptions& o, const std::string& max_tokens_help) {
+  cmd.add_option("--model", o.model,
+                 fmt::format("Model: a local checkpoint directory or a Hugging Face repo id ORG/NAME[@REVISION], looked up "
+                             "in the Hugging Face cache and downloaded when missing (default: {})",
+                             kDefaultModel))
+      ->envname("SMOLVID_MODEL");
+  cmd.add_option("--threads", o.threads,
+                 fmt::format("CPU threads for the model; 0 = the cores this process may use (default: 0, here {})",
+                             model::available_cores()))
+      ->envname("SMOLVID_THREADS")
+      ->check(CLI::NonNegativeNumber);
+  cmd.add_option("--dtype", o.dtype,
+                 fmt::format("Compute dtype: float32 or bfloat16 (default: {}: half the memory, faster on CPUs with "
+                             "AVX-512 BF16)",
+                             kDefaultDtype))
+      ->envname("SMOLVID_DTYPE")
+      ->check(CLI::IsMember({"float32", "bfloat16"}));
+  cmd.add_option("--device", o.device, "Where the model runs: cpu, cuda or cuda:N (cuda needs a CUDA build of libtorch) (default: cpu)")
+      ->envname("SMOLVID_DEVICE")
+      ->check(CLI::Validator(
+          [](std::string& v) {
+            static const std::regex re("cpu|cuda(:[0-9]+)?");
+            return std::regex_match(v, re) ? std::string() : "expected cpu, cuda or cuda:N, got '" + v + "'";
+          },
+          "cpu|cuda|cuda:N", "device"));
+  cmd.add_option("--max-new-tokens", o.max_new_tokens, "Most tokens generated per answer (default: " + max_tokens_help + ")")
+      ->check(CLI::PositiveNumber);
+  cmd.add_option("--temperature", o.temperature, "Sampling temperature; 0 = greedy, deterministic (default: 0)")
+      ->check(CLI::Range(0.0, 100.0));
+  cmd.add_option("--top-p", o.top_p, "Nucleus sampling mass in (0, 1], used when --temperature > 0 (default: 1)")
+      ->check(CLI::Range(1e-6, 1.0));
+  cmd.add_option("--seed", o.seed, "Sampling seed: the same seed and inputs give the same text (default: 0)");
+}
+
+std::unique_ptr<pipeline::Vlm> load_model(const ModelCliOptions& o) {
+  pipeline::ResolvedModel resolved;
+  try {
+    resolved = pipeline::resolve_model(o.model, pipeline::HubOptions::from_env());
+  } catch (const pipeline::HubError& e) {
+    if (std::filesystem::exists(o.model) || !pipeline::is_repo_id(o.model)) throw;
+    throw pipeline::HubError(fmt::format(
+        "{}. To run without network, copy the model directory (config.json, tokenizer files, *.safetensors) from a "
+        "machine that has it and pass --model /path/to/that/directory (or set SMOLVID_MODEL)",
+        e.what()));
+  }
+  pipeline::SmolVlmOptions so;
+  so.dtype = o.dtype;
+  so.device = o.device;
+  so.threads = o.threads;
+  so.name = resolved.repo_id.empty() ? resolved.directory : resolved.repo_id;
+  try {
+    return pipeline::load_smolvlm(resolved.directory, so);
+  } catch (const c10::Error& e) {
+    // libtorch's message carries a multi-line C++ backtrace; its first line says what went wrong
+    // (e.g. "PyTorch is not linked with support for cuda devices").
+    const std::string what = e.what_without_backtrace();
+    throw std::runtime_error(fmt::format("--model {} --device {} --dtype {}: libtorch: {}", o.model, o.device, o.dtype,
+                                         what.substr(0, what.find('\n'))));
+  }
+}
+
+double parse_duration_seconds(const std::string& text) {
+  static const std::regex units(R"(\s*(?:([0-9]+(?:\.[0-9]*)?)h)?\s*(?:([0-9]+(?:\.[0-9]*)?)m)?\s*(?:([0-9]+(?:\.[0-9]*)?)s?)?\s*)");
+  static const std::regex clock(R"(\s*(?:([0-9]+):)?([0-9]+):([0-9]+(?:\.[0-9]*)?)\s*)");
+  std::smatch m;
+  double seconds = -1.0;
+  if (std::regex_match(text, m, clock)) {
+    seconds = (m[1].matched ? std::stod(m[1]) * 3600.0 : 0.0) + std::stod(m[2]) * 60.0 + std::stod(m[3]);
+  } else if (std::regex_match(text, m, units) && (m[1].matched || m[2].matched || m[3].matched)) {
+    seconds = 0.0;
+    if (m[1].matched) seconds += std::stod(m[1]) * 3600.0;
+    if (m[2].matched) seconds += std::stod(m[2]) * 60.0;
+    if (m[3].matched) seconds += std::stod(m[3]);
+  }
+  if (!(seconds >= 0.0) || !std::isfinite(seconds)) {
+    throw std::invalid_argument(fmt::format("'{}' is not a duration (expected e.g. 30, 30s, 1.5m, 2m30s, 01:30)", text));
+  }
+  return seconds;
+}
+
+}  // namespace smolvid::cli
+
+namespace smolvid::cli {
+
+void require_input(const std::string& input, const char* what) {
+  if (input.find("://") != std::string::npos) return;
+  std::error_code ec;
+  if (!std::filesystem::exists(input, ec)) throw std::invalid_argument(fmt::format("{} {}: no such file", what, input));
+  if (std::filesystem::is_directory(input, ec)) {
+    throw std::invalid_argument(fmt::format("{} {}: is a directory, expected a video or image file", what, input));
+  }
+}
+
+std::optional<double> TimeRangeOptions::start_s() const {
+  if (start.empty()) return std::nullopt;
+  return parse_duration_seconds(start);
+}
+
+std::optional<double> TimeRangeOptions::end_s() const {
+  if (end.empty()) return std::nullopt;
+  return parse_duration_seconds(end);
+}
+
+CLI::Validator duration_validator() {
+  return CLI::Validator(
+      [](std::string& v) {
+        try {
+          parse_duration_seconds(v);
+          return std::string();
+        } catch (const std::invalid_argument& e) {
+          return std::string(e.what());
+        }
+      },
+      "DURATION", "duration");
+}
+
+void add_progress_option(CLI::App& cmd, std::string& mode) {
+  cmd.add_option("--progress", mode, "Progress bar on stderr: auto (when it is a terminal), always, never (default: auto)")
+      ->check(CLI::IsMember({"auto", "always", "never"}));
+}
+
+pipeline::ProgressBar::Mode progress_mode(const std::string& mode) {
+  if (mode == "always") return pipeline::ProgressBar::Mode::kAlways;
+  if (mode == "never") return pipeline::ProgressBar::Mode::kNever;
+  return pipeline::ProgressBar::Mode::kAuto;
+}
+
+void add_time_range_options(CLI::App& cmd, TimeRangeOptions& o) {
+  cmd.add_option("--start", o.start, "Use the video from this time on: seconds, 1m30s or [HH:]MM:SS (default: the start)")
+      ->check(duration_validator());
+  cmd.add_option("--end", o.end, "Use the video up to this time (same forms as --start) (default: the end)")
+      ->check(duration_validator());
+}
+
+}  // namespace smolvid::cli
