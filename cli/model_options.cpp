@@ -1,7 +1,6 @@
 #include "cli/model_options.h"
 
 #include <CLI/CLI.hpp>
-#include <c10/util/Exception.h>
 #include <fmt/core.h>
 
 #include <cmath>
@@ -76,15 +75,7 @@ std::unique_ptr<pipeline::Vlm> load_model(const ModelCliOptions& o) {
   so.device = o.device;
   so.threads = o.threads;
   so.name = resolved.repo_id.empty() ? resolved.directory : resolved.repo_id;
-  try {
-    return pipeline::load_smolvlm(resolved.directory, so);
-  } catch (const c10::Error& e) {
-    // libtorch's message carries a multi-line C++ backtrace; its first line says what went wrong
-    // (e.g. "PyTorch is not linked with support for cuda devices").
-    const std::string what = e.what_without_backtrace();
-    throw std::runtime_error(fmt::format("--model {} --device {} --dtype {}: libtorch: {}", o.model, o.device, o.dtype,
-                                         what.substr(0, what.find('\n'))));
-  }
+  return pipeline::load_smolvlm(resolved.directory, so);
 }
 
 double parse_duration_seconds(const std::string& text) {

@@ -17,6 +17,13 @@ namespace {
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
+// libtorch's c10::Error message carries a multi-line C++ backtrace; its first line says what went
+// wrong (e.g. "PyTorch is not linked with support for cuda devices").
+std::string torch_message(const c10::Error& e) {
+  const std::string what = e.what_without_backtrace();
+  return "libtorch: " + what.substr(0, what.find('\n'));
+}
+
 model::Image8 to_image(const decode::Frame& f) {
   if (f.channels != 3) {
     throw VlmError(fmt::format("frame at {:.3f} s has {} channels; the model takes RGB24 frames", f.pts_seconds, f.channels));
@@ -44,6 +51,16 @@ class SmolVlm final : public Vlm {
 
   std::vector<Generation> generate(const VisualInput& input, const std::vector<std::string>& prompts, const GenerationOptions& options,
                                    const TextCallback& on_text) override {
+    try {
+      return run(input, prompts, options, on_text);
+    } catch (const c10::Error& e) {
+      throw VlmError(fmt::format("{}: {}", name_, torch_message(e)));
+    }
+  }
+
+ private:
+  std::vector<Generation> run(const VisualInput& input, const std::vector<std::string>& prompts, const GenerationOptions& options,
+                              const TextCallback& on_text) {
     if (options.max_new_tokens < 1) throw VlmError(fmt::format("{}: max_new_tokens must be >= 1, got {}", name_, options.max_new_tokens));
     if (input.kind != MediaKind::kNone && input.frames.empty()) {
       throw VlmError(fmt::format("{}: a video or image input needs at least one frame", name_));
@@ -71,7 +88,8 @@ class SmolVlm final : public Vlm {
         batch = processor_.preprocess({images}, po);
         for (size_t i = 0; i < images.size(); ++i) media.push_back({{"type", "image"}});
       }
-      for (int k = 0; k < batch.images_per_sample[0]; ++k) rows_cols.emplace_back(batch.rows[0][k], batch.cols[0][k]);
+      // One (rows, cols) per image, not per tile: an image split into 4 tiles + global is one entry.
+      for (size_t k = 0; k < batch.rows[0].size(); ++k) rows_cols.emplace_back(batch.rows[0][k], batch.cols[0][k]);
       if (input.kind == MediaKind::kVideo) rows_cols.assign(input.frames.size(), {0, 0});
       const int64_t n = batch.num_images;
       at::Tensor pixels = at::from_blob(batch.pixel_values.data(), {n, 3, batch.height, batch.width}, at::kFloat).clone();
@@ -139,7 +157,11 @@ class SmolVlm final : public Vlm {
 }  // namespace
 
 std::unique_ptr<Vlm> load_smolvlm(const std::string& model_dir, const SmolVlmOptions& options) {
-  return std::make_unique<SmolVlm>(model_dir, options);
+  try {
+    return std::make_unique<SmolVlm>(model_dir, options);
+  } catch (const c10::Error& e) {
+    throw VlmError(fmt::format("{} (device {}, dtype {}): {}", model_dir, options.device, options.dtype, torch_message(e)));
+  }
 }
 
 }  // namespace smolvid::pipeline

@@ -15,11 +15,11 @@ namespace {
 
 const std::string kTiny = smolvid::test::golden("tiny-smolvlm");
 
-std::vector<int64_t> golden_ids(const std::string& case_name) {
+std::vector<int64_t> golden_ids(const std::string& case_name, size_t row = 0) {
   std::ifstream in(kTiny + "/cases.json");
   const nlohmann::json cases = nlohmann::json::parse(in);
   for (const auto& c : cases["cases"]) {
-    if (c["name"] == case_name) return c["generated_ids"][0].get<std::vector<int64_t>>();
+    if (c["name"] == case_name) return c["generated_ids"][row].get<std::vector<int64_t>>();
   }
   throw std::runtime_error("no case " + case_name);
 }
@@ -59,6 +59,22 @@ TEST_F(TinyModel, UnsplitImageGeneratesTheReferenceTokens) {
   ASSERT_EQ(r.answers.size(), 1u);
   EXPECT_EQ(r.answers[0].token_ids, golden_ids("b_one_image_nosplit"));
   EXPECT_EQ(r.answers[0].prompt_tokens, 57);  // cases.json: logits [1, 57, 300]
+}
+
+TEST(TinyModelSplitting, SplitImageGeneratesTheReferenceTokens) {
+  // Case c, sample 0: the 120x90 image split into 2x2 tiles + the global image (5 images, one
+  // <image> placeholder). It is the longer prompt of the batch, so it carries no left padding and
+  // greedy decoding alone must give the batch's tokens.
+  SmolVlmOptions so;
+  so.threads = 1;
+  so.image_splitting = true;
+  const std::unique_ptr<Vlm> vlm = load_smolvlm(kTiny, so);
+  AskOptions o;
+  o.generation.max_new_tokens = 12;
+  const AskResult r = ask(*vlm, kTiny + "/inputs/img_120x90.png", {"What is in this picture?"}, o);
+  ASSERT_EQ(r.answers.size(), 1u);
+  EXPECT_EQ(r.answers[0].prompt_tokens, 136);  // cases.json: input_ids [2, 136], row 0 unpadded
+  EXPECT_EQ(r.answers[0].token_ids, golden_ids("c_split_batch2", 0));
 }
 
 TEST_F(TinyModel, SeveralQuestionsShareTheFramesAndDeadlinesStopGeneration) {
