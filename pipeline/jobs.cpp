@@ -42,12 +42,19 @@ std::pair<double, double> clip_range(const std::pair<double, double>& span, cons
   return {a, b};
 }
 
-// The sampler's selection restricted to [from, to): metadata policies are run on the sub-range so
-// they spend their whole budget there; content policies run on the whole file and are filtered.
-sampler::Selection select_in_range(decode::VideoReader& reader, const sampler::SamplerOptions& o, double from, double to) {
+// The sampler's selection restricted to [from, to) of the video's `span`. Over the whole video
+// this is the policy itself (smolvlm2 then picks frame indices exactly as the reference, which on
+// a variable-frame-rate file are fetched by index). On a sub-range, metadata policies run on the
+// sub-range so they spend their whole budget there, and their picks are times (index -1: nominal
+// indices of a sub-range are not the file's frame indices); content policies run on the whole
+// file and are filtered.
+sampler::Selection select_in_range(decode::VideoReader& reader, const sampler::SamplerOptions& o,
+                                   const std::pair<double, double>& span, double from, double to) {
   const std::string& p = o.policy;
   sampler::Selection sel;
-  if (p == "smolvlm2" || p == "uniform" || p == "keyframes") {
+  if (from <= span.first && to >= span.second) {
+    sel = sampler::select_frames(reader, o);
+  } else if (p == "smolvlm2" || p == "uniform" || p == "keyframes") {
     sampler::VideoMeta meta;
     if (p == "keyframes") {
       meta.keyframe_times = reader.probe().keyframe_times;
@@ -83,8 +90,10 @@ sampler::Selection select_in_range(decode::VideoReader& reader, const sampler::S
   } else {
     sel = sampler::select_frames(reader, o);
   }
+  const bool sub_range_metadata_policy = !(from <= span.first && to >= span.second) && p != "scenes" && p != "motion";
   std::vector<sampler::Pick> kept;
-  for (const sampler::Pick& pick : sel.picks) {
+  for (sampler::Pick pick : sel.picks) {
+    if (sub_range_metadata_policy) pick.index = -1;
     if (pick.time_s >= from && pick.time_s < to) kept.push_back(pick);
   }
   sel.picks = kept;
@@ -151,7 +160,7 @@ AskResult ask(Vlm& vlm, const std::string& input, const std::vector<std::string>
     const auto span = video_span(reader);
     r.duration_s = span.second - span.first;
     const auto range = clip_range(span, options.start_s, options.end_s, input);
-    const sampler::Selection sel = select_in_range(reader, options.sampling, range.first, range.second);
+    const sampler::Selection sel = select_in_range(reader, options.sampling, span, range.first, range.second);
     r.timings_s["sample"] = seconds_since(t0);
     if (sel.picks.empty()) {
       throw JobError(fmt::format("ask {}: the {} policy chose no frame in [{:.3f}, {:.3f}) s", input, options.sampling.policy,

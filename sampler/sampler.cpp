@@ -192,7 +192,9 @@ Selection select_frames(const std::string& path, const SamplerOptions& o) {
 std::vector<decode::Frame> fetch_frames(decode::VideoReader& reader, const Selection& sel, decode::SeekMode mode) {
   // smolvlm2 picks frame indices (the reference decodes by index); on a variable-frame-rate file
   // index / fps is not the frame's time, so take the frames by index in one sequential pass.
-  if (sel.policy == "smolvlm2" && reader.probe().variable_frame_rate) {
+  // Picks without an index (-1, e.g. chosen by time in a sub-range) are fetched by time.
+  const bool by_index = std::all_of(sel.picks.begin(), sel.picks.end(), [](const Pick& p) { return p.index >= 0; });
+  if (sel.policy == "smolvlm2" && by_index && reader.probe().variable_frame_rate) {
     std::vector<int64_t> wanted;
     for (const Pick& p : sel.picks) wanted.push_back(p.index);
     std::sort(wanted.begin(), wanted.end());

@@ -77,6 +77,22 @@ TEST(Jobs, AskShowsDecodedFramesAndEncodesThemOnceForAllQuestions) {
   EXPECT_THROW(ask(vlm, video, {}, AskOptions{}), JobError);
 }
 
+TEST(Jobs, AskOnVariableFrameRateAviTakesTheReferenceFramesWithTheirTrueTimes) {
+  // MEDIA.md: tree.avi declares 15 fps and 444 frames but holds 68 real frames spread over 29.6 s.
+  // The reference sampling picks frame indices; the model must get those frames, stamped with their
+  // true presentation times (ffprobe's frame list), over the whole clip.
+  const std::string video = smolvid::test::media("tree.avi");
+  const std::vector<double> truth = ffprobe_frame_times(video);
+  ASSERT_EQ(truth.size(), 68u);
+  FakeVlm vlm;
+  const AskResult r = ask(vlm, video, {"What moves?"}, AskOptions{});
+  ASSERT_GE(r.frame_times_s.size(), 2u);
+  for (double t : r.frame_times_s) EXPECT_TRUE(is_frame_time(truth, t)) << t << " is not a frame time";
+  EXPECT_NEAR(r.frame_times_s.front(), truth.front(), 1e-3);
+  EXPECT_NEAR(r.frame_times_s.back(), truth.back(), 1e-3);  // linspace ends on the last frame
+  EXPECT_GT(r.frame_times_s.back(), 25.0);                 // true times, not index / 15 fps
+}
+
 TEST(Jobs, AskRangeKeepsFramesInsideIt) {
   const std::string video = smolvid::test::media("oa4_launch.webm");
   for (const std::string policy : {"smolvlm2", "uniform", "scenes"}) {
@@ -86,6 +102,16 @@ TEST(Jobs, AskRangeKeepsFramesInsideIt) {
     o.start_s = 4.0;
     o.end_s = 7.5;
     const AskResult r = ask(vlm, video, {"q"}, o);
+    // A range of the variable-frame-rate tree.avi gives frames by time inside it too.
+    AskOptions vfr = o;
+    vfr.start_s = 5.0;
+    vfr.end_s = 20.0;
+    const AskResult v = ask(vlm, smolvid::test::media("tree.avi"), {"q"}, vfr);
+    ASSERT_FALSE(v.frame_times_s.empty()) << policy;
+    for (double t : v.frame_times_s) {
+      EXPECT_GE(t, 4.3) << policy;  // tree.avi's frames are up to 0.67 s apart
+      EXPECT_LT(t, 20.0) << policy;
+    }
     ASSERT_FALSE(r.frame_times_s.empty()) << policy;
     for (double t : r.frame_times_s) {
       EXPECT_GE(t, 3.95) << policy;  // the frame shown at 4.0 s may start a little earlier
