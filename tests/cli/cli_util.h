@@ -14,53 +14,10 @@
 #include <string>
 #include <vector>
 
+#include "tests/test_files.h"
 #include "tests/test_support.h"
 
 namespace smolvid::test {
-
-// A fresh folder under $TMPDIR (default /tmp), removed with everything in it on destruction.
-class TempDir {
- public:
-  TempDir() {
-    const char* base = std::getenv("TMPDIR");
-    std::random_device rd;
-    for (int attempt = 0; attempt < 100; ++attempt) {
-      path_ = std::filesystem::path(base && *base ? base : "/tmp") / ("smolvid-cli-test-" + std::to_string(rd()));
-      if (std::filesystem::create_directory(path_)) return;
-    }
-    throw std::runtime_error("TempDir: could not create a temporary folder");
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
-
-inline std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot read " + path);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-inline void write_file(const std::string& path, const std::string& data) {
-  std::ofstream out(path, std::ios::binary);
-  out << data;
-  if (!out) throw std::runtime_error("cannot write " + path);
-}
-
-inline std::string quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
 
 struct CmdResult {
   int exit_code = -1;
@@ -73,7 +30,7 @@ inline CmdResult run_shell(const std::string& command, const TempDir& dir) {
   static int counter = 0;
   const std::string out = dir.file("stdout" + std::to_string(counter)), err = dir.file("stderr" + std::to_string(counter));
   ++counter;
-  const int status = std::system(("(" + command + ") >" + quote(out) + " 2>" + quote(err)).c_str());
+  const int status = std::system(("(" + command + ") >" + shell_quote(out) + " 2>" + shell_quote(err)).c_str());
   CmdResult r;
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   r.out = read_file(out);
@@ -86,8 +43,8 @@ inline std::string smolvid_binary() { return binary_dir() + "/cli/smolvid"; }
 // `smolvid ARGS` (ARGS already quoted where needed), with a clean Hugging Face environment: the
 // cache is inside `dir` and the network is off, so no test can reach the Hub.
 inline CmdResult smolvid(const std::string& args, const TempDir& dir, const std::string& env = "") {
-  return run_shell("env -u HF_HUB_CACHE -u SMOLVID_MODEL HF_HUB_OFFLINE=1 HF_HOME=" + quote(dir.file("hf")) + " " + env + " " +
-                       quote(smolvid_binary()) + " " + args,
+  return run_shell("env -u HF_HUB_CACHE -u SMOLVID_MODEL HF_HUB_OFFLINE=1 HF_HOME=" + shell_quote(dir.file("hf")) + " " + env + " " +
+                       shell_quote(smolvid_binary()) + " " + args,
                    dir);
 }
 
@@ -99,14 +56,14 @@ inline size_t count_lines(const std::string& text) {
 
 // ffprobe's container duration of a media file, in seconds.
 inline double ffprobe_duration(const std::string& path, const TempDir& dir) {
-  const CmdResult r = run_shell("ffprobe -v error -show_entries format=duration -of csv=p=0 " + quote(path), dir);
+  const CmdResult r = run_shell("ffprobe -v error -show_entries format=duration -of csv=p=0 " + shell_quote(path), dir);
   if (r.exit_code != 0) throw std::runtime_error("ffprobe failed on " + path + ": " + r.err);
   return std::stod(r.out);
 }
 
 // The average frame interval of the first video stream (1 / avg_frame_rate), in seconds.
 inline double ffprobe_frame_interval(const std::string& path, const TempDir& dir) {
-  const CmdResult r = run_shell("ffprobe -v error -select_streams v:0 -show_entries stream=avg_frame_rate -of csv=p=0 " + quote(path), dir);
+  const CmdResult r = run_shell("ffprobe -v error -select_streams v:0 -show_entries stream=avg_frame_rate -of csv=p=0 " + shell_quote(path), dir);
   const size_t slash = r.out.find('/');
   if (r.exit_code != 0 || slash == std::string::npos) throw std::runtime_error("ffprobe frame rate failed on " + path);
   return std::stod(r.out.substr(slash + 1)) / std::stod(r.out.substr(0, slash));
@@ -135,7 +92,7 @@ elif p.problem: print(p.problem)
 elif p.stack: print("<%s> never closed" % p.stack[-1])
 )PY";
   write_file(dir.file("html_check.py"), script);
-  const CmdResult r = run_shell("/usr/bin/python3 " + quote(dir.file("html_check.py")) + " " + quote(html_path), dir);
+  const CmdResult r = run_shell("/usr/bin/python3 " + shell_quote(dir.file("html_check.py")) + " " + shell_quote(html_path), dir);
   if (r.exit_code != 0) return "python3 html check failed: " + r.err;
   return r.out;
 }

@@ -31,7 +31,7 @@ using nlohmann::json;
 std::string tiny_model() { return golden("tiny-smolvlm"); }
 // Small generation settings that keep every tiny-model run well under a second of model time.
 std::string tiny_args(int max_new_tokens = 4) {
-  return "--model " + quote(tiny_model()) + " --max-new-tokens " + std::to_string(max_new_tokens) + " --threads 1";
+  return "--model " + shell_quote(tiny_model()) + " --max-new-tokens " + std::to_string(max_new_tokens) + " --threads 1";
 }
 
 // One line on stderr, prefixed like main() prints errors, exit code 1.
@@ -60,7 +60,7 @@ TEST(CliHelp, EveryModelCommandStatesItsDefaults) {
 
 TEST(CliErrors, BadOptionsExitTwo) {
   TempDir dir;
-  const std::string clip = quote(media("oa4_launch.webm"));
+  const std::string clip = shell_quote(media("oa4_launch.webm"));
   for (const std::string& args : std::vector<std::string>{"ask " + clip + " q --dtype float16", "ask " + clip + " q --device tpu",
                                   "ask " + clip + " q --max-new-tokens 0", "ask " + clip + " q --top-p 1.5",
                                   "ask " + clip + " q --strategy nonsense", "ask " + clip + " --no-such-option q",
@@ -77,29 +77,29 @@ TEST(CliErrors, BadOptionsExitTwo) {
 TEST(CliErrors, BadInputsGiveOneLineAndExitOne) {
   TempDir dir;
   const std::string missing = dir.file("no-such-video.mp4");
-  expect_one_line_failure(smolvid("ask " + quote(missing) + " 'What?' " + tiny_args(), dir), missing);
-  expect_one_line_failure(smolvid("summarize " + quote(missing) + " " + tiny_args(), dir), missing);
-  expect_one_line_failure(smolvid("index " + quote(missing) + " --db " + quote(dir.file("x.sqlite")) + " " + tiny_args(), dir), missing);
+  expect_one_line_failure(smolvid("ask " + shell_quote(missing) + " 'What?' " + tiny_args(), dir), missing);
+  expect_one_line_failure(smolvid("summarize " + shell_quote(missing) + " " + tiny_args(), dir), missing);
+  expect_one_line_failure(smolvid("index " + shell_quote(missing) + " --db " + shell_quote(dir.file("x.sqlite")) + " " + tiny_args(), dir), missing);
 
   const std::string not_video = dir.file("notes.mp4");
   write_file(not_video, "these are not video bytes\n");
-  expect_one_line_failure(smolvid("ask " + quote(not_video) + " 'What?' " + tiny_args(), dir), not_video);
+  expect_one_line_failure(smolvid("ask " + shell_quote(not_video) + " 'What?' " + tiny_args(), dir), not_video);
 
   const std::string no_model = dir.file("no-model-here");
-  expect_one_line_failure(smolvid("ask " + quote(media("oa4_launch.webm")) + " 'What?' --model " + quote(no_model), dir), no_model);
+  expect_one_line_failure(smolvid("ask " + shell_quote(media("oa4_launch.webm")) + " 'What?' --model " + shell_quote(no_model), dir), no_model);
 
   const std::string no_db = dir.file("missing.sqlite");
-  expect_one_line_failure(smolvid("search " + quote(no_db) + " car", dir), no_db);
+  expect_one_line_failure(smolvid("search " + shell_quote(no_db) + " car", dir), no_db);
 
   const std::string bad_manifest = dir.file("bad.jsonl");
   write_file(bad_manifest, "{\"id\": \"a\", \"video\": \"x.mp4\", \"question\": \"q\"}\n{not json\n");
-  expect_one_line_failure(smolvid("batch " + quote(bad_manifest) + " --out " + quote(dir.file("r.jsonl")) + " " + tiny_args(), dir),
+  expect_one_line_failure(smolvid("batch " + shell_quote(bad_manifest) + " --out " + shell_quote(dir.file("r.jsonl")) + " " + tiny_args(), dir),
                           bad_manifest);
 }
 
 TEST(CliErrors, OfflineWithoutTheModelSaysHowToPointModelAtALocalCopy) {
   TempDir dir;  // smolvid() sets HF_HUB_OFFLINE=1 and an empty cache
-  const CmdResult r = smolvid("ask " + quote(media("oa4_launch.webm")) + " 'What happens?'", dir);
+  const CmdResult r = smolvid("ask " + shell_quote(media("oa4_launch.webm")) + " 'What happens?'", dir);
   expect_one_line_failure(r, "HuggingFaceTB/SmolVLM2-256M-Video-Instruct");
   EXPECT_NE(r.err.find("--model"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("local"), std::string::npos) << r.err;
@@ -108,7 +108,7 @@ TEST(CliErrors, OfflineWithoutTheModelSaysHowToPointModelAtALocalCopy) {
 TEST(CliAsk, JsonListsFramesWithinTheVideoAndOneAnswerPerQuestion) {
   TempDir dir;
   const std::string clip = media("oa4_launch.webm");
-  const CmdResult r = smolvid("ask " + quote(clip) + " 'What happens?' --question 'Where is it?' --question 'When?' --max-frames 4 --json " +
+  const CmdResult r = smolvid("ask " + shell_quote(clip) + " 'What happens?' --question 'Where is it?' --question 'When?' --max-frames 4 --json " +
                             tiny_args(5),
                         dir);
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -138,7 +138,7 @@ TEST(CliAsk, JsonListsFramesWithinTheVideoAndOneAnswerPerQuestion) {
 
 TEST(CliAsk, StreamsOneAnswerPerQuestionAsText) {
   TempDir dir;
-  const CmdResult r = smolvid("ask " + quote(media("realshort.mp4")) + " 'First?' -q 'Second?' --max-frames 2 " + tiny_args(3), dir);
+  const CmdResult r = smolvid("ask " + shell_quote(media("realshort.mp4")) + " 'First?' -q 'Second?' --max-frames 2 " + tiny_args(3), dir);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const size_t q1 = r.out.find("Q1: First?\nA1: "), q2 = r.out.find("\nQ2: Second?\nA2: ");
   EXPECT_EQ(q1, 0u) << r.out;
@@ -157,7 +157,7 @@ class CliSummarize : public ::testing::Test {
     frame_ = ffprobe_frame_interval(clip_, *dir_);
     for (const char* format : {"json", "srt", "vtt", "chapters", "html", "text"}) {
       const std::string out = dir_->file(std::string("summary.") + format);
-      const CmdResult r = smolvid("summarize " + quote(clip_) + " --segment 3s --format " + format + " --out " + quote(out) + " " +
+      const CmdResult r = smolvid("summarize " + shell_quote(clip_) + " --segment 3s --format " + format + " --out " + shell_quote(out) + " " +
                                 tiny_args(4),
                             *dir_);
       ASSERT_EQ(r.exit_code, 0) << format << ": " << r.err;
@@ -187,8 +187,8 @@ TEST_F(CliSummarize, JsonIsValidAgainstTheSchema) {
              "schema = json.load(open(sys.argv[1]))\n"
              "jsonschema.validators.validator_for(schema).check_schema(schema)\n"
              "jsonschema.validate(json.load(open(sys.argv[2])), schema)\n");
-  const CmdResult r = run_shell("/usr/bin/python3 " + quote(script) + " " + quote(source_dir() + "/pipeline/summary.schema.json") + " " +
-                              quote(files_["json"]),
+  const CmdResult r = run_shell("/usr/bin/python3 " + shell_quote(script) + " " + shell_quote(source_dir() + "/pipeline/summary.schema.json") + " " +
+                              shell_quote(files_["json"]),
                           *dir_);
   EXPECT_EQ(r.exit_code, 0) << r.err;
 }
@@ -221,7 +221,7 @@ TEST_F(CliSummarize, SegmentsAreFixedWindowsMonotonicAndWithinTheVideo) {
 TEST_F(CliSummarize, FfmpegReadsTheSubtitlesWithOneCuePerSegment) {
   const size_t n = summary()["segments"].size();
   for (const auto& [format, convert_to] : std::map<std::string, std::string>{{"srt", "webvtt"}, {"vtt", "srt"}}) {
-    const CmdResult r = run_shell("ffmpeg -v error -i " + quote(files_[format]) + " -f " + convert_to + " -", *dir_);
+    const CmdResult r = run_shell("ffmpeg -v error -i " + shell_quote(files_[format]) + " -f " + convert_to + " -", *dir_);
     ASSERT_EQ(r.exit_code, 0) << format << ": " << r.err;
     EXPECT_TRUE(r.err.empty()) << format << ": ffmpeg complained: " << r.err;
     size_t cues = 0;
@@ -232,11 +232,11 @@ TEST_F(CliSummarize, FfmpegReadsTheSubtitlesWithOneCuePerSegment) {
 
 TEST_F(CliSummarize, FfmpegMuxesTheChaptersAtTheSegmentTimes) {
   const std::string muxed = dir_->file("chaptered.mkv");
-  const CmdResult mux = run_shell("ffmpeg -v error -y -i " + quote(clip_) + " -i " + quote(files_["chapters"]) +
-                                " -map_metadata 1 -map_chapters 1 -codec copy " + quote(muxed),
+  const CmdResult mux = run_shell("ffmpeg -v error -y -i " + shell_quote(clip_) + " -i " + shell_quote(files_["chapters"]) +
+                                " -map_metadata 1 -map_chapters 1 -codec copy " + shell_quote(muxed),
                             *dir_);
   ASSERT_EQ(mux.exit_code, 0) << mux.err;
-  const CmdResult probe = run_shell("ffprobe -v error -show_chapters -of json " + quote(muxed), *dir_);
+  const CmdResult probe = run_shell("ffprobe -v error -show_chapters -of json " + shell_quote(muxed), *dir_);
   ASSERT_EQ(probe.exit_code, 0) << probe.err;
   const json chapters = json::parse(probe.out)["chapters"];
   const json segs = summary()["segments"];
@@ -259,10 +259,10 @@ TEST_F(CliSummarize, HtmlIsWellFormedWithAThumbnailPerSegment) {
 
 TEST_F(CliSummarize, OutExtensionChoosesTheFormatAndStdoutIsTheDefault) {
   const std::string out = dir_->file("by-extension.srt");
-  const CmdResult r = smolvid("summarize " + quote(clip_) + " --segment 3s --out " + quote(out) + " " + tiny_args(4), *dir_);
+  const CmdResult r = smolvid("summarize " + shell_quote(clip_) + " --segment 3s --out " + shell_quote(out) + " " + tiny_args(4), *dir_);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(read_file(out), read_file(files_["srt"])) << "same options, greedy decoding: the same subtitles";
-  const CmdResult text = smolvid("summarize " + quote(clip_) + " --segment 3s --no-summary " + tiny_args(4), *dir_);
+  const CmdResult text = smolvid("summarize " + shell_quote(clip_) + " --segment 3s --no-summary " + tiny_args(4), *dir_);
   ASSERT_EQ(text.exit_code, 0) << text.err;
   EXPECT_NE(text.out.find("[00:00:03.0"), std::string::npos) << text.out;
 }
@@ -317,8 +317,8 @@ TEST(CliBatch, ResumeAfterKillNineLosesAndDuplicatesNothing) {
   const std::vector<std::string> ids = manifest_ids(12);
   const std::string manifest = write_manifest(dir, ids);
   const std::string results = dir.file("results.jsonl");
-  const std::string command = "env HF_HUB_OFFLINE=1 " + quote(smolvid_binary()) + " batch " + quote(manifest) + " --out " +
-                              quote(results) + " --resume --max-frames 2 --progress never " + tiny_args(3) + " 2>/dev/null";
+  const std::string command = "env HF_HUB_OFFLINE=1 " + shell_quote(smolvid_binary()) + " batch " + shell_quote(manifest) + " --out " +
+                              shell_quote(results) + " --resume --max-frames 2 --progress never " + tiny_args(3) + " 2>/dev/null";
   std::mt19937 rng(1234);
   int kills_mid_run = 0;
   bool finished = false;
@@ -373,7 +373,7 @@ TEST(CliBatch, ShardsAreDisjointAndMergeCoversTheManifest) {
   size_t total = 0;
   for (int k = 0; k < 3; ++k) {
     // The shard index comes from the Slurm array environment here, as on a cluster.
-    const CmdResult r = smolvid("batch " + quote(manifest) + " --out " + quote(dir.file("shard-{shard}-of-{shards}.jsonl")) +
+    const CmdResult r = smolvid("batch " + shell_quote(manifest) + " --out " + shell_quote(dir.file("shard-{shard}-of-{shards}.jsonl")) +
                               " --max-frames 2 " + tiny_args(2),
                           dir, "SLURM_ARRAY_TASK_ID=" + std::to_string(k) + " SLURM_ARRAY_TASK_COUNT=3");
     ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -384,17 +384,17 @@ TEST(CliBatch, ShardsAreDisjointAndMergeCoversTheManifest) {
   }
   EXPECT_EQ(total, ids.size()) << "shards overlap or miss items";
   const std::string merged = dir.file("merged.jsonl");
-  std::string args = "batch merge " + quote(merged);
-  for (const auto& f : shard_files) args += " " + quote(f);
-  args += " " + quote(shard_files[0]);  // a shard given twice: its lines are duplicates, dropped
-  const CmdResult m = smolvid(args + " --manifest " + quote(manifest), dir);
+  std::string args = "batch merge " + shell_quote(merged);
+  for (const auto& f : shard_files) args += " " + shell_quote(f);
+  args += " " + shell_quote(shard_files[0]);  // a shard given twice: its lines are duplicates, dropped
+  const CmdResult m = smolvid(args + " --manifest " + shell_quote(manifest), dir);
   ASSERT_EQ(m.exit_code, 0) << m.err;
   const std::map<std::string, int> got = result_ids(merged);
   ASSERT_EQ(got.size(), ids.size());
   for (const auto& [id, count] : got) EXPECT_EQ(count, 1) << id;
   // Without the last shard, the merge names the missing ids and fails.
-  const CmdResult partial = smolvid("batch merge " + quote(dir.file("partial.jsonl")) + " " + quote(shard_files[0]) + " --manifest " +
-                                  quote(manifest),
+  const CmdResult partial = smolvid("batch merge " + shell_quote(dir.file("partial.jsonl")) + " " + shell_quote(shard_files[0]) + " --manifest " +
+                                  shell_quote(manifest),
                               dir);
   if (result_ids(shard_files[0]).size() < ids.size()) expect_one_line_failure(partial, "have no result");
 }
@@ -406,7 +406,7 @@ class CliIndex : public ::testing::Test {
   static void SetUpTestSuite() {
     dir_ = new TempDir;
     db_ = dir_->file("events.sqlite");
-    const CmdResult r = smolvid("index " + quote(media("tree.avi")) + " " + quote(media("bottle-detection.mp4")) + " --db " + quote(db_) +
+    const CmdResult r = smolvid("index " + shell_quote(media("tree.avi")) + " " + shell_quote(media("bottle-detection.mp4")) + " --db " + shell_quote(db_) +
                               " " + tiny_args(6),
                           *dir_);
     ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -418,7 +418,7 @@ class CliIndex : public ::testing::Test {
   }
   // Events of `camera` overlapping [from, to] video seconds.
   static json search(const std::string& camera, double from, double to) {
-    const CmdResult r = smolvid("search " + quote(db_) + " --camera " + quote(camera) + " --from " + std::to_string(from) + " --to " +
+    const CmdResult r = smolvid("search " + shell_quote(db_) + " --camera " + shell_quote(camera) + " --from " + std::to_string(from) + " --to " +
                               std::to_string(to) + " --json",
                           *dir_);
     EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -448,7 +448,7 @@ TEST_F(CliIndex, FindsTheHandsAndBottlesOfTheBottleCameraByTime) {
   // MEDIA.md: hands in view about 12-16, 22 and 28-34 s; bottles removed about 8-10 and 18-20 s.
   for (double t : {14.0, 22.5, 31.0}) EXPECT_FALSE(search("bottle-detection", t, t).empty()) << "nothing at " << t << " s";
   const double duration = ffprobe_duration(media("bottle-detection.mp4"), *dir_);
-  const CmdResult all = smolvid("search " + quote(db_) + " --camera bottle-detection --json --limit 100", *dir_);
+  const CmdResult all = smolvid("search " + shell_quote(db_) + " --camera bottle-detection --json --limit 100", *dir_);
   ASSERT_EQ(all.exit_code, 0) << all.err;
   for (const json& h : json::parse(all.out)["results"]) {
     EXPECT_LT(h["start_s"].get<double>(), h["end_s"].get<double>());
@@ -458,13 +458,13 @@ TEST_F(CliIndex, FindsTheHandsAndBottlesOfTheBottleCameraByTime) {
 }
 
 TEST_F(CliIndex, ReindexingIsANoOpAndHtmlIsWellFormed) {
-  const CmdResult again = smolvid("index " + quote(media("tree.avi")) + " --db " + quote(db_) + " " + tiny_args(6), *dir_);
+  const CmdResult again = smolvid("index " + shell_quote(media("tree.avi")) + " --db " + shell_quote(db_) + " " + tiny_args(6), *dir_);
   ASSERT_EQ(again.exit_code, 0) << again.err;
   EXPECT_NE(again.out.find("already indexed"), std::string::npos) << again.out;
   EXPECT_NE(again.out.find("0 new events"), std::string::npos) << again.out;
 
   const std::string html = dir_->file("search.html");
-  const CmdResult r = smolvid("search " + quote(db_) + " --html > " + quote(html), *dir_);
+  const CmdResult r = smolvid("search " + shell_quote(db_) + " --html > " + shell_quote(html), *dir_);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(html_problem(html, *dir_), "");
   EXPECT_NE(read_file(html).find("data:image/jpeg;base64,"), std::string::npos);
@@ -472,16 +472,16 @@ TEST_F(CliIndex, ReindexingIsANoOpAndHtmlIsWellFormed) {
 
 TEST_F(CliIndex, WallClockStartTimeMakesWallClockSearchWork) {
   const std::string db = dir_->file("wall.sqlite");
-  const CmdResult r = smolvid("index " + quote(media("bottle-detection.mp4")) + " --db " + quote(db) +
+  const CmdResult r = smolvid("index " + shell_quote(media("bottle-detection.mp4")) + " --db " + shell_quote(db) +
                             " --camera shelf --start-time 2024-05-01T10:00:00Z " + tiny_args(2),
                         *dir_);
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  const CmdResult hit = smolvid("search " + quote(db) + " --from 2024-05-01T10:00:22Z --to 2024-05-01T10:00:23Z --json", *dir_);
+  const CmdResult hit = smolvid("search " + shell_quote(db) + " --from 2024-05-01T10:00:22Z --to 2024-05-01T10:00:23Z --json", *dir_);
   ASSERT_EQ(hit.exit_code, 0) << hit.err;
   const json results = json::parse(hit.out)["results"];
   ASSERT_FALSE(results.empty()) << hit.out;
   EXPECT_EQ(results[0]["camera"], "shelf");
-  const CmdResult none = smolvid("search " + quote(db) + " --from 2024-05-02 --json", *dir_);
+  const CmdResult none = smolvid("search " + shell_quote(db) + " --from 2024-05-02 --json", *dir_);
   EXPECT_TRUE(json::parse(none.out)["results"].empty()) << none.out;
 }
 
@@ -491,14 +491,14 @@ TEST(CliFullSize, AskAndSummarizeRunTheRandom256MCheckpoint) {
   TempDir dir;
   const std::string cfg = reference("configs/SmolVLM2-256M-Video-Instruct/reconstructed");
   const std::string model = dir.file("smolvlm2-256m-random");
-  const CmdResult make = smolvid("debug random-checkpoint --config " + quote(cfg + "/config.json") + " --tensors " +
-                               quote(cfg + "/tensors.json") + " --extra-files " +
-                               quote(reference("configs/SmolVLM-256M-Instruct")) + " --out " + quote(model),
+  const CmdResult make = smolvid("debug random-checkpoint --config " + shell_quote(cfg + "/config.json") + " --tensors " +
+                               shell_quote(cfg + "/tensors.json") + " --extra-files " +
+                               shell_quote(reference("configs/SmolVLM-256M-Instruct")) + " --out " + shell_quote(model),
                            dir);
   ASSERT_EQ(make.exit_code, 0) << make.err;
   const std::string clip = media("realshort.mp4");
-  const CmdResult r = smolvid("ask " + quote(clip) + " 'What is on the windowsill?' --max-frames 1 --max-new-tokens 2 --json --model " +
-                            quote(model),
+  const CmdResult r = smolvid("ask " + shell_quote(clip) + " 'What is on the windowsill?' --max-frames 1 --max-new-tokens 2 --json --model " +
+                            shell_quote(model),
                         dir);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const json j = json::parse(r.out);
@@ -513,8 +513,8 @@ TEST(CliFullSize, AskAndSummarizeRunTheRandom256MCheckpoint) {
   // summarize: the two shots of oa4_launch.webm (cut at 3.09 s, MEDIA.md), one frame each.
   const std::string launch = media("oa4_launch.webm");
   const std::string summary = dir.file("launch.json");
-  const CmdResult s = smolvid("summarize " + quote(launch) + " --frames-per-segment 1 --max-new-tokens 2 --no-summary --out " +
-                                  quote(summary) + " --model " + quote(model),
+  const CmdResult s = smolvid("summarize " + shell_quote(launch) + " --frames-per-segment 1 --max-new-tokens 2 --no-summary --out " +
+                                  shell_quote(summary) + " --model " + shell_quote(model),
                               dir);
   ASSERT_EQ(s.exit_code, 0) << s.err;
   const json segs = json::parse(read_file(summary))["segments"];

@@ -10,7 +10,7 @@
 
 #include "model/config.h"
 #include "model/nn/random_checkpoint.h"
-#include "tests/model_files/temp_dir.h"
+#include "tests/test_files.h"
 #include "tests/test_support.h"
 
 namespace smolvid::model {

@@ -14,7 +14,7 @@
 #include "model/nn/threads.h"
 #include "model/nn/weights.h"
 #include "model/safetensors.h"
-#include "tests/model_files/temp_dir.h"
+#include "tests/test_files.h"
 #include "tests/test_support.h"
 
 namespace smolvid::model {

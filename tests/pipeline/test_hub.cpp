@@ -90,7 +90,7 @@ TEST(Hub, LocalDirectoryIsUsedAsIs) {
   EXPECT_EQ(m.directory, fixture_dir());
   EXPECT_TRUE(m.repo_id.empty());
   TempDir dir;
-  EXPECT_THROW(resolve_model(dir.path().string(), HubOptions{}), HubError);  // no config.json
+  EXPECT_THROW(resolve_model(dir.path(), HubOptions{}), HubError);  // no config.json
   EXPECT_THROW(resolve_model("/no/such/dir", HubOptions{}), HubError);
 }
 

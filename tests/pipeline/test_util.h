@@ -1,5 +1,5 @@
-// tests/pipeline/test_util.h: temporary folders, whole-file I/O and running CLI tools (ffmpeg,
-// ffprobe, python3) from the pipeline tests.
+// tests/pipeline/test_util.h: an HTML tag-balance check and a child process with a readable
+// stdout (the hub test server), for the pipeline tests; files and commands: tests/test_files.h.
 #pragma once
 
 #include <sys/wait.h>
@@ -17,46 +17,9 @@
 #include <stdexcept>
 #include <string>
 
+#include "tests/test_files.h"
+
 namespace smolvid::test {
-
-// A fresh folder under $TMPDIR (default /tmp), removed with everything in it on destruction.
-class TempDir {
- public:
-  TempDir() {
-    const char* base = std::getenv("TMPDIR");
-    std::random_device rd;
-    for (int attempt = 0; attempt < 100; ++attempt) {
-      path_ = std::filesystem::path(base && *base ? base : "/tmp") / ("smolvid-test-" + std::to_string(rd()));
-      if (std::filesystem::create_directory(path_)) return;
-    }
-    throw std::runtime_error("TempDir: could not create a temporary folder");
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
-
-inline std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot read " + path);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-inline void write_file(const std::string& path, const std::string& data) {
-  std::ofstream out(path, std::ios::binary);
-  out << data;
-  if (!out) throw std::runtime_error("cannot write " + path);
-}
 
 // Every non-void element closes in order; returns "" or the first problem. (A hand scanner: the
 // base64 attributes are too long for std::regex's recursive matcher.)
@@ -93,33 +56,6 @@ inline std::string tag_balance_problem(const std::string& html) {
   }
   if (!stack.empty()) return "<" + stack.back() + "> never closed";
   return "";
-}
-
-struct CommandResult {
-  int exit_code = -1;
-  std::string output;  // stdout (stderr too when the command redirects it)
-};
-
-// Runs `command` through /bin/sh and captures its stdout.
-inline CommandResult run_command(const std::string& command) {
-  CommandResult r;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (!pipe) throw std::runtime_error("popen failed: " + command);
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) r.output.append(buf, n);
-  const int status = pclose(pipe);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
-
-inline std::string shell_quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'') out += "'\\''";
-    else out += c;
-  }
-  return out + "'";
 }
 
 }  // namespace smolvid::test
