@@ -9,7 +9,8 @@
 //       --tensors .../tensors.json --out /tmp/m256-f32 --dtype f32
 //   smolvid debug random-checkpoint --config .../SmolVLM-256M-Instruct/config.json
 //       --tensors .../tensors.json --out /tmp/m256-bf16 --dtype bf16
-//   bench_model --f32 /tmp/m256-f32 --bf16 /tmp/m256-bf16 [--threads 2] [--quick]
+//   bench_model --f32 /tmp/m256-f32 --bf16 /tmp/m256-bf16 [--threads 2] [--decode-threads N] [--quick]
+//   (--decode-threads: ModelOptions::decode_threads, default the library's default)
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 #include <fmt/core.h>
@@ -65,13 +66,14 @@ std::vector<int64_t> make_ids(int64_t length, int64_t images, int64_t seq, int64
   return ids;
 }
 
-nlohmann::json run_child(const std::string& dir, const std::string& dtype, int threads, bool quick) {
+nlohmann::json run_child(const std::string& dir, const std::string& dtype, int threads, int decode_threads, bool quick) {
   c10::InferenceMode guard;
   nlohmann::json r;
   r["dtype"] = dtype;
   smolvid::model::ModelOptions mo;
   mo.dtype = dtype;
   mo.threads = threads;
+  if (decode_threads >= 0) mo.decode_threads = decode_threads;
   mo.vision_cache_images = 0;
   auto t0 = Clock::now();
   auto vlm = SmolVLM::load(dir, mo);
@@ -91,6 +93,7 @@ nlohmann::json run_child(const std::string& dir, const std::string& dtype, int t
   r["vision_s_per_tile"] = since(t0) / reps;
   r["vision_cpu_s_per_tile"] = (cpu_s() - c0) / reps;
   const at::Tensor feats2 = vlm->encode_images(pixels);  // tile + global image
+  r["peak_rss_after_vision_mb"] = peak_rss_mb();
 
   GenerationOptions one;
   one.max_new_tokens = 1;
@@ -105,6 +108,7 @@ nlohmann::json run_child(const std::string& dir, const std::string& dtype, int t
   prefill(170, 2, feats2);  // warm-up
   r["prefill_image_tok_s"] = prefill(170, 2, feats2);
   r["prefill_image_tokens"] = 170;
+  r["peak_rss_after_image_prefill_mb"] = peak_rss_mb();
   // 64-frame video: 64 x (64 image tokens + "\nFrame from MM:SS:" ~ 3 + markers) + intro ~ 4,300 ids.
   const at::Tensor frame_feats = feats2.narrow(0, 0, 1).expand({64, seq, feats2.size(2)}).contiguous();
   r["prefill_video_tok_s"] = prefill(4300, 64, frame_feats);
@@ -129,6 +133,7 @@ nlohmann::json run_child(const std::string& dir, const std::string& dtype, int t
 int main(int argc, char** argv) {
   std::map<std::string, std::string> dirs;
   int threads = 2;
+  int decode_threads = -1;  // -1: ModelOptions' default
   bool quick = false;
   std::string child_dtype, child_dir;
   for (int i = 1; i < argc; ++i) {
@@ -143,21 +148,22 @@ int main(int argc, char** argv) {
     if (a == "--f32") dirs["float32"] = next();
     else if (a == "--bf16") dirs["bfloat16"] = next();
     else if (a == "--threads") threads = std::atoi(next().c_str());
+    else if (a == "--decode-threads") decode_threads = std::atoi(next().c_str());
     else if (a == "--quick") quick = true;
     else if (a == "--child") {
       child_dtype = next();
       child_dir = next();
     } else {
-      fmt::print(stderr, "usage: bench_model --f32 DIR [--bf16 DIR] [--threads N] [--quick]\n");
+      fmt::print(stderr, "usage: bench_model --f32 DIR [--bf16 DIR] [--threads N] [--decode-threads N] [--quick]\n");
       return 2;
     }
   }
   if (!child_dtype.empty()) {
-    fmt::print("{}\n", run_child(child_dir, child_dtype, threads, quick).dump());
+    fmt::print("{}\n", run_child(child_dir, child_dtype, threads, decode_threads, quick).dump());
     return 0;
   }
   if (dirs.empty()) {
-    fmt::print(stderr, "usage: bench_model --f32 DIR [--bf16 DIR] [--threads N] [--quick]\n"
+    fmt::print(stderr, "usage: bench_model --f32 DIR [--bf16 DIR] [--threads N] [--decode-threads N] [--quick]\n"
                        "(make DIR with `smolvid debug random-checkpoint`, see the header of bench/bench_model.cpp)\n");
     return 2;
   }
@@ -167,8 +173,8 @@ int main(int argc, char** argv) {
       {"bfloat16", {{"vision_s_per_tile", 0.92}, {"prefill", 900}, {"decode", 83}, {"peak_mb", 710}}},
   };
   for (const auto& [dtype, dir] : dirs) {
-    const std::string cmd = fmt::format("'/proc/{}/exe' --child {} '{}' --threads {}{}", getpid(), dtype, dir, threads,
-                                        quick ? " --quick" : "");
+    const std::string cmd = fmt::format("'/proc/{}/exe' --child {} '{}' --threads {} --decode-threads {}{}", getpid(),
+                                        dtype, dir, threads, decode_threads, quick ? " --quick" : "");
     FILE* p = popen(cmd.c_str(), "r");
     std::string out;
     char buf[4096];
@@ -196,6 +202,8 @@ int main(int argc, char** argv) {
                  r[k].get<double>() / ref.at("decode"));
     }
     fmt::print("  peak RSS after load         {:8.0f} MB\n", r["rss_after_load_mb"].get<double>());
+    fmt::print("  peak RSS after vision       {:8.0f} MB\n", r["peak_rss_after_vision_mb"].get<double>());
+    fmt::print("  peak RSS after image prefill{:8.0f} MB\n", r["peak_rss_after_image_prefill_mb"].get<double>());
     fmt::print("  peak RSS (video prefill)    {:8.0f} MB   llama.cpp {:.0f} MB -> {:.2f}x\n",
                r["peak_rss_after_video_prefill_mb"].get<double>(), ref.at("peak_mb"),
                r["peak_rss_after_video_prefill_mb"].get<double>() / ref.at("peak_mb"));

@@ -168,6 +168,10 @@ class TextAttention : public Module {
                      at::Tensor& v_cache, const AttentionLayout& layout) const;
 
  private:
+  // Single-position bfloat16 attention over the filled cache, per (sample, kv head) 2-d products:
+  // q [B, 1, Hq, Dh] -> [B, 1, Hq*Dh].
+  at::Tensor decode_attention_bf16(const at::Tensor& q, const at::Tensor& k_cache, const at::Tensor& v_cache,
+                                   const AttentionLayout& layout, int64_t total) const;
   int64_t heads_, kv_heads_, head_dim_;
   double scale_;
   std::shared_ptr<Linear> q_proj_, k_proj_, v_proj_, o_proj_;

@@ -2,6 +2,10 @@
 
 #include <ATen/ATen.h>
 
+#include <cstdint>
+
+#include "model/nn/kernels.h"
+
 namespace smolvid::model::nn {
 
 std::vector<std::pair<std::string, at::Tensor>> Module::named_parameters() const {
@@ -23,7 +27,54 @@ Linear::Linear(const WeightScope& w, int64_t in_features, int64_t out_features, 
   if (bias) bias_ = param(w, "bias", {out_features});
 }
 
-at::Tensor Linear::forward(const at::Tensor& x) const { return at::linear(x, weight_, bias_); }
+at::Tensor project(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
+  const int64_t in = weight.size(1), out = weight.size(0);
+  const bool one_row = x.device().is_cpu() && x.numel() == in && x.dim() >= 1;
+  if (!one_row || x.scalar_type() != weight.scalar_type()) return at::linear(x, weight, bias);
+  std::vector<int64_t> shape = x.sizes().vec();
+  shape.back() = out;
+  const at::ScalarType dt = x.scalar_type();
+  if (kernels::available() && (dt == at::kFloat || (dt == at::kBFloat16 && !bias.defined())) &&
+      weight.stride(1) == 1) {
+    const at::Tensor xf = x.reshape({in}).to(at::kFloat).contiguous();
+    at::Tensor y = at::empty({out}, xf.options());
+    kernels::gemv(weight, xf, y);
+    if (dt == at::kBFloat16) return y.to(dt).view(shape);
+    if (bias.defined()) y.add_(bias);
+    return y.view(shape);
+  }
+  if (dt == at::kFloat) {
+    at::Tensor y = at::mv(weight, x.reshape({in}));
+    if (bias.defined()) y.add_(bias);
+    return y.view(shape);
+  }
+  return at::linear(x, weight, bias);
+}
+
+at::Tensor project_one_row(const at::Tensor& x, const std::vector<at::Tensor>& weights) {
+  if (weights.empty() || !kernels::available() || !x.device().is_cpu()) return {};
+  const int64_t in = weights[0].size(1);
+  const at::ScalarType dt = x.scalar_type();
+  if (x.numel() != in || x.dim() < 1 || (dt != at::kFloat && dt != at::kBFloat16)) return {};
+  int64_t total = 0;
+  for (const auto& w : weights) {
+    if (w.scalar_type() != dt || w.size(1) != in || w.stride(1) != 1) return {};
+    total += w.size(0);
+  }
+  const at::Tensor xf = x.reshape({in}).to(at::kFloat).contiguous();
+  at::Tensor y = at::empty({total}, xf.options());
+  int64_t offset = 0;
+  for (const auto& w : weights) {
+    at::Tensor part = y.narrow(0, offset, w.size(0));
+    kernels::gemv(w, xf, part);
+    offset += w.size(0);
+  }
+  std::vector<int64_t> shape = x.sizes().vec();
+  shape.back() = total;
+  return (dt == at::kFloat ? y : y.to(dt)).view(shape);
+}
+
+at::Tensor Linear::forward(const at::Tensor& x) const { return project(x, weight_, bias_); }
 
 LayerNorm::LayerNorm(const WeightScope& w, int64_t dim, double eps) : eps_(eps) {
   weight_ = param(w, "weight", {dim});

@@ -64,7 +64,16 @@ class Module {
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
 };
 
-// y = x W^T (+ b).  W: [out, in], b: [out].
+// y = x W^T (+ b) for x [..., in], W [out, in], b [out]. A single row (a decode step) goes through
+// the matrix-vector loops of kernels.h (or BLAS gemv for float32 without them), which read W 2-3x
+// faster than libtorch's one-row matmul here; results differ only in summation order.
+at::Tensor project(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias = {});
+
+// The one-row products x W_i^T of several bias-free weights [N_i, in] through the kernels.h loops,
+// concatenated: [..., sum N_i], each part exactly project(x, W_i). Undefined when x is not a
+// single row or the loops do not apply (the caller then uses Linear::forward per weight).
+at::Tensor project_one_row(const at::Tensor& x, const std::vector<at::Tensor>& weights);
+
 class Linear : public Module {
  public:
   Linear(const WeightScope& w, int64_t in_features, int64_t out_features, bool bias);
