@@ -3,10 +3,24 @@
 #include <ATen/ATen.h>
 
 #include <cstdint>
+#include <limits>
+#include <stdexcept>
+
+#include <fmt/core.h>
 
 #include "model/nn/kernels.h"
 
 namespace smolvid::model::nn {
+
+double lowest_finite(at::ScalarType t) {
+  switch (t) {
+    case at::kFloat: return std::numeric_limits<float>::lowest();
+    case at::kDouble: return std::numeric_limits<double>::lowest();
+    case at::kBFloat16: return -3.3895313892515355e38;
+    case at::kHalf: return -65504.0;
+    default: throw std::invalid_argument(fmt::format("attention mask: unsupported dtype {}", at::toString(t)));
+  }
+}
 
 std::vector<std::pair<std::string, at::Tensor>> Module::named_parameters() const {
   std::vector<std::pair<std::string, at::Tensor>> out = params_;

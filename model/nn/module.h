@@ -25,6 +25,10 @@
 
 namespace smolvid::model::nn {
 
+// The most negative finite value of a floating dtype (torch.finfo(dtype).min): what additive
+// attention masks put on blocked positions.
+double lowest_finite(at::ScalarType t);
+
 // Returns the checkpoint tensor `name` (full key) in the compute dtype and device; throws when it
 // is missing or its shape differs from `shape`.
 using TakeWeight = std::function<at::Tensor(const std::string& name, const std::vector<int64_t>& shape)>;

@@ -15,16 +15,6 @@ namespace smolvid::model::nn {
 
 namespace {
 
-double lowest(at::ScalarType t) {
-  switch (t) {
-    case at::kFloat: return std::numeric_limits<float>::lowest();
-    case at::kDouble: return std::numeric_limits<double>::lowest();
-    case at::kBFloat16: return -3.3895313892515355e38;
-    case at::kHalf: return -65504.0;
-    default: throw std::invalid_argument(fmt::format("attention mask: unsupported dtype {}", at::toString(t)));
-  }
-}
-
 // concat(-x[half:], x[:half]) along the last dim.
 at::Tensor rotate_half(const at::Tensor& x) {
   const int64_t half = x.size(-1) / 2;
@@ -122,7 +112,7 @@ at::Tensor TextAttention::forward(const at::Tensor& x, const at::Tensor& cos, co
       blocked = layout.key_valid.narrow(1, 0, total).to(x.device()).to(at::kBool).logical_not();
     }
     const at::Tensor ctx = kernels::decode_attention(q.reshape({b, heads_, head_dim_}), k_cache, v_cache, total, scale_,
-                                                     blocked, lowest(x.scalar_type()));
+                                                     blocked, lowest_finite(x.scalar_type()));
     return o_proj_->forward(ctx);
   }
 
@@ -151,10 +141,10 @@ at::Tensor TextAttention::forward(const at::Tensor& x, const at::Tensor& cos, co
         const at::Tensor kpos = at::arange(kend, x.options().dtype(at::kLong)).view({1, kend});
         blocked = blocked.logical_or(kpos.gt(qpos).view({1, 1, 1, lq, kend}));
       }
-      s5.masked_fill_(blocked, lowest(x.scalar_type()));
+      s5.masked_fill_(blocked, lowest_finite(x.scalar_type()));
     } else if (need_causal) {
       const at::Tensor upper = at::ones({lq, lq}, x.options().dtype(at::kBool)).triu(1);
-      s5.narrow(-1, past + q0, lq).masked_fill_(upper, lowest(x.scalar_type()));
+      s5.narrow(-1, past + q0, lq).masked_fill_(upper, lowest_finite(x.scalar_type()));
     }
     const at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(x.scalar_type());
     const at::Tensor ctx = at::matmul(probs, values.narrow(2, 0, kend));  // [B, Hkv, G*lq, Dh]
@@ -187,7 +177,7 @@ at::Tensor TextAttention::decode_attention_bf16(const at::Tensor& q, const at::T
       const at::Tensor values = v_cache.select(0, bi).select(0, h).narrow(0, 0, total);  // [K, Dh]
       at::Tensor scores = at::mm(qg.select(0, bi).select(0, h), keys.t());                // [G, K]
       scores.mul_(scale_);
-      if (blocked.defined()) scores.masked_fill_(blocked.select(0, bi).view({1, total}), lowest(q.scalar_type()));
+      if (blocked.defined()) scores.masked_fill_(blocked.select(0, bi).view({1, total}), lowest_finite(q.scalar_type()));
       const at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(q.scalar_type());
       at::Tensor dst = out4.select(0, bi).select(0, h);  // [G, Dh]
       at::mm_out(dst, probs, values);

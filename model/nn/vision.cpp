@@ -10,21 +10,6 @@
 
 namespace smolvid::model::nn {
 
-namespace {
-
-// The most negative finite value of a floating dtype (torch.finfo(dtype).min).
-double lowest(at::ScalarType t) {
-  switch (t) {
-    case at::kFloat: return std::numeric_limits<float>::lowest();
-    case at::kDouble: return std::numeric_limits<double>::lowest();
-    case at::kBFloat16: return -3.3895313892515355e38;
-    case at::kHalf: return -65504.0;
-    default: throw std::invalid_argument(fmt::format("attention mask: unsupported dtype {}", at::toString(t)));
-  }
-}
-
-}  // namespace
-
 at::Tensor patch_attention_mask(const at::Tensor& pixel_mask, int64_t patch_size) {
   // [n, H, W] -> [n, H/p, p, W/p, p] blocks starting at the top-left; trailing rows/cols dropped.
   const int64_t n = pixel_mask.size(0);
@@ -169,7 +154,7 @@ at::Tensor VisionTransformer::forward(const at::Tensor& pixels, const at::Tensor
   const at::Tensor flat = patch_mask.reshape({patch_mask.size(0), -1}).to(pixels.device());
   if (!flat.all().item<bool>()) {
     key_bias = at::zeros({flat.size(0), 1, 1, flat.size(1)}, h.options());
-    key_bias.masked_fill_(flat.logical_not().view({flat.size(0), 1, 1, flat.size(1)}), lowest(h.scalar_type()));
+    key_bias.masked_fill_(flat.logical_not().view({flat.size(0), 1, 1, flat.size(1)}), lowest_finite(h.scalar_type()));
   }
   const auto& layers = encoder_->layers();
   for (size_t i = 0; i < layers.size(); ++i) {
