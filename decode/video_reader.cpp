@@ -739,6 +739,7 @@ MediaInfo VideoReader::Impl::compute_probe() {
     for (const Pkt& p : pkts) frame_times.push_back(p.t);
     std::sort(frame_times.begin(), frame_times.end());
   }
+  mi.frame_times = frame_times;
   for (const Pkt& p : pkts) {
     if (p.key) mi.keyframe_times.push_back(p.t);
   }

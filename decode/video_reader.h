@@ -79,6 +79,8 @@ struct MediaInfo {
   Sourced<int64_t> frame_count_header;  // nb_frames as the header declares it ("none" if absent)
   Sourced<double> start_time;
   std::vector<double> keyframe_times;  // pts (s) of packets with the key flag, demux-only pass
+  std::vector<double> frame_times;     // pts (s) of every frame in presentation order (index i ->
+                                       // frame i), demux-only pass; derived from the rate for raw streams
   bool timestamps_derived = false;     // no pts in the stream: times come from the frame rate
   bool variable_frame_rate = false;    // measured packet durations are not constant
   std::vector<AudioStreamInfo> audio_streams;

@@ -162,6 +162,17 @@ Selection select_frames(decode::VideoReader& reader, const SamplerOptions& o) {
     so.target_fps = o.fps > 0 ? o.fps : so.target_fps;
     so.skip_secs = o.skip_secs;
     Selection sel = sample_smolvlm2(meta, so);
+    // The policy picks frame indices; on a variable-frame-rate file index / fps is not the
+    // frame's time, so report (and label) each pick with its frame's true presentation time.
+    const decode::MediaInfo& info = reader.probe();
+    if (info.variable_frame_rate) {
+      for (Pick& p : sel.picks) {
+        if (p.index < 0 || p.index >= static_cast<int64_t>(info.frame_times.size())) continue;
+        p.time_s = info.frame_times[static_cast<size_t>(p.index)];
+        p.offset_s = p.time_s - meta.start_time_s;
+        p.label = format_mmss(p.offset_s);
+      }
+    }
     if (o.dedup) dedup_candidates(sel, path, decode::SeekMode::kExact, budget, o);
     return sel;
   }

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <cstdio>
 #include <fstream>
 
 #include "sampler/sampler.h"
@@ -145,7 +146,36 @@ TEST(Smolvlm2Media, VariableFrameRateFetchesByIndex) {
   ASSERT_TRUE(reader.probe().variable_frame_rate);
   const auto frames = fetch_frames(reader, sel);
   ASSERT_EQ(frames.size(), sel.picks.size());
-  for (size_t i = 0; i < frames.size(); ++i) EXPECT_EQ(frames[i].index, sel.picks[i].index);
+  for (size_t i = 0; i < frames.size(); ++i) {
+    EXPECT_EQ(frames[i].index, sel.picks[i].index);
+    EXPECT_NEAR(sel.picks[i].time_s, frames[i].pts_seconds, 1e-6);  // picks report the true time
+  }
+}
+
+TEST(Smolvlm2Media, VariableFrameRateAviPicksCarryTheirFramesTrueTimes) {
+  // MEDIA.md: tree.avi declares 15 fps but its 68 real frames come every 0.33-0.67 s over 29.6 s.
+  // The reference indices run over the 68 frames; each pick reports that frame's time, which
+  // ffprobe lists independently.
+  SamplerOptions o;
+  o.policy = "smolvlm2";
+  const Selection sel = select_frames(test::media("tree.avi"), o);
+  const std::string cmd = "ffprobe -v error -select_streams v:0 -show_entries frame=pts_time -of csv=p=0 '" +
+                          test::media("tree.avi") + "'";
+  std::vector<double> truth;
+  FILE* pipe = popen(cmd.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  double t;
+  while (fscanf(pipe, "%lf", &t) == 1) truth.push_back(t);
+  pclose(pipe);
+  ASSERT_EQ(truth.size(), 68u);
+  ASSERT_FALSE(sel.picks.empty());
+  for (const Pick& p : sel.picks) {
+    ASSERT_GE(p.index, 0);
+    ASSERT_LT(p.index, 68);
+    EXPECT_NEAR(p.time_s, truth[static_cast<size_t>(p.index)], 1e-6) << "frame " << p.index;
+  }
+  EXPECT_EQ(sel.picks.back().index, 67);  // linspace ends on the last frame
+  EXPECT_GT(sel.picks.back().time_s, 25.0);
 }
 
 TEST(DedupMedia, StaticFootageDoesNotSpendTheBudget) {
