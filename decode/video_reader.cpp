@@ -681,6 +681,11 @@ MediaInfo VideoReader::Impl::compute_probe() {
   } else if (fmt->start_time != AV_NOPTS_VALUE) {
     mi.start_time = {fmt->start_time / static_cast<double>(AV_TIME_BASE), "header"};
   }
+  if (const AVDictionaryEntry* e = av_dict_get(fmt->metadata, "creation_time", nullptr, 0); e && *e->value) {
+    mi.creation_time = {e->value, "header"};
+  } else if (const AVDictionaryEntry* se = av_dict_get(st->metadata, "creation_time", nullptr, 0); se && *se->value) {
+    mi.creation_time = {se->value, "header"};
+  }
   for (unsigned i = 0; i < fmt->nb_streams; ++i) {
     const AVCodecParameters* ap = fmt->streams[i]->codecpar;
     if (ap->codec_type != AVMEDIA_TYPE_AUDIO) continue;

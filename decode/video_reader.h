@@ -78,6 +78,9 @@ struct MediaInfo {
   Sourced<int64_t> frame_count;  // counted packets ("content") or header nb_frames
   Sourced<int64_t> frame_count_header;  // nb_frames as the header declares it ("none" if absent)
   Sourced<double> start_time;
+  Sourced<std::string> creation_time;  // the container's creation_time tag as written (ISO 8601),
+                                       // else the video stream's ("header"); when recording began
+                                       // or ended is up to the recorder
   std::vector<double> keyframe_times;  // pts (s) of packets with the key flag, demux-only pass
   std::vector<double> frame_times;     // pts (s) of every frame in presentation order (index i ->
                                        // frame i), demux-only pass; derived from the rate for raw streams

@@ -385,7 +385,7 @@ IndexVideoResult index_video(Vlm& vlm, EventIndex& db, const std::string& video,
                   {"thumbnail_side", o.thumbnail_side}};
   file.options_hash = options_hash(file.options, file.model);
   file.start_wallclock = o.start_wallclock ? o.start_wallclock : wallclock_from_filename(video);
-    result.content_hash = file.content_hash;
+  result.content_hash = file.content_hash;
   result.start_wallclock = file.start_wallclock;
   if (db.is_indexed(file.content_hash, file.options_hash)) {
     result.already_indexed = true;
@@ -394,6 +394,21 @@ IndexVideoResult index_video(Vlm& vlm, EventIndex& db, const std::string& video,
   decode::VideoReader reader(video, full_reader(o.threads));
   const auto span = video_span(reader);
   file.duration_s = span.second - span.first;
+  // Wall clock at video time 0: the option, else the container's creation_time tag, else a date in
+  // the file name (read as UTC).
+  if (!o.start_wallclock) {
+    const decode::MediaInfo& info = reader.probe();
+    std::optional<double> created;
+    if (info.creation_time.known()) {
+      try {
+        created = parse_wallclock(info.creation_time.value);
+      } catch (const IndexError&) {
+        created = std::nullopt;  // a tag that is not a date (out-of-range fields): no wall clock from it
+      }
+    }
+    if (created) file.start_wallclock = created;
+    result.start_wallclock = file.start_wallclock;
+  }
   sampler::SamplerOptions so;
   so.policy = "motion";
   so.motion = o.motion;

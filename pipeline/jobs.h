@@ -107,9 +107,9 @@ std::vector<std::pair<double, double>> summary_segments(const std::string& video
 // ---- index --------------------------------------------------------------------------------------
 struct IndexOptions {
   std::string camera;                 // empty: the file name without extension
-  std::optional<double> start_wallclock;  // Unix seconds at video time 0; nullopt: from the file
-                                      // name (e.g. VID_20191220_170832, 2024-05-01_10-00-00), else
-                                      // unknown
+  std::optional<double> start_wallclock;  // Unix seconds at video time 0; nullopt: the container's
+                                      // creation_time tag, else a date in the file name (e.g.
+                                      // VID_20191220_170832, 2024-05-01_10-00-00), else unknown
   sampler::MotionOptions motion;
   sampler::AnalysisOptions analysis;
   int analysis_side = 128;

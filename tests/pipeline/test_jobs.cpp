@@ -246,6 +246,29 @@ TEST(Jobs, WallclockFromFileName) {
   EXPECT_FALSE(wallclock_from_filename("tree.avi").has_value());
 }
 
+TEST(Jobs, IndexTakesTheWallClockFromTheContainerCreationTime) {
+  // one-by-one-person-detection.mp4 carries a creation_time tag (ffprobe reads it independently;
+  // `date` turns it into Unix seconds); its file name holds no date.
+  const std::string video = smolvid::test::media("one-by-one-person-detection.mp4");
+  const auto tag = run_command("ffprobe -v error -show_entries format_tags=creation_time -of csv=p=0 " + shell_quote(video));
+  ASSERT_EQ(tag.exit_code, 0);
+  ASSERT_FALSE(tag.output.empty());
+  const auto unix = run_command("date -u -d " + shell_quote(tag.output.substr(0, tag.output.find_last_not_of("\n") + 1)) + " +%s");
+  ASSERT_EQ(unix.exit_code, 0);
+  TempDir dir;
+  EventIndex db(dir.file("cams.sqlite"));
+  FakeVlm vlm;
+  const IndexVideoResult r = index_video(vlm, db, video, IndexOptions{});
+  ASSERT_TRUE(r.start_wallclock.has_value());
+  EXPECT_NEAR(*r.start_wallclock, std::stod(unix.output), 1e-3);
+  // An explicit start wins over the tag.
+  TempDir dir2;
+  EventIndex db2(dir2.file("cams.sqlite"));
+  IndexOptions o;
+  o.start_wallclock = 1.0e9;
+  EXPECT_EQ(*index_video(vlm, db2, video, o).start_wallclock, 1.0e9);
+}
+
 TEST(Jobs, IndexFindsTheEventsByTimeAndReindexIsNoOp) {
   TempDir dir;
   EventIndex db(dir.file("cams.sqlite"));
