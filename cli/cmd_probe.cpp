@@ -57,6 +57,7 @@ nlohmann::ordered_json probe_json(const MediaInfo& m, const std::vector<std::str
   j["start_time"] = sourced_json(m.start_time);
   j["creation_time"] = sourced_json(m.creation_time);
   j["timestamps_derived"] = m.timestamps_derived;
+  j["live"] = m.live;
   j["keyframe_times"] = value_json(m.keyframe_times, m.timestamps_derived ? "derived" : "content");
   nlohmann::ordered_json audio = nlohmann::ordered_json::array();
   for (const auto& a : m.audio_streams) {
@@ -102,6 +103,7 @@ void print_text(const MediaInfo& m, const std::vector<std::string>& warnings) {
   fmt::print("frames:        {} ({}){}\n", m.frame_count.value, m.frame_count.source,
              m.frame_count_header.known() ? fmt::format("; header declares {}", m.frame_count_header.value) : "");
   fmt::print("start time:    {}\n", sourced_text(m.start_time, " s"));
+  if (m.live) fmt::print("live stream:   yes (no duration; facts from its first seconds)\n");
   if (m.creation_time.known()) fmt::print("created:       {} ({})\n", m.creation_time.value, m.creation_time.source);
   fmt::print("timestamps:    {}\n", m.timestamps_derived ? "none in the stream: derived from the frame rate"
                                                          : "from the container");

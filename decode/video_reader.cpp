@@ -384,8 +384,18 @@ struct VideoReader::Impl : ff::LogSink {
     end_pass("decode_all", stats.frames_output - before, read_error, stats.corrupt_packets - corrupt_before);
   }
 
+  // Keyframe numbering and timestamp planning use the probe's frame list, which a live stream
+  // only has for its first seconds.
+  void require_not_live(const char* mode) const {
+    if (info && info->live) {
+      throw DecodeError(fmt::format("{}: {} needs a finite input; this is a live stream (no duration): use decode_all",
+                                    path, mode));
+    }
+  }
+
   void decode_keyframes(const FrameCallback& on_frame) {
     if (!derived_ts) probe_once();
+    require_not_live("keyframes-only decoding");
     begin_pass();
     dec->skip_frame = AVDISCARD_NONKEY;
     auto pkt = ff::make_packet();
@@ -484,6 +494,7 @@ struct VideoReader::Impl : ff::LogSink {
 
   void decode_at(const std::vector<double>& times_in, SeekMode mode, const FrameCallback& on_frame) {
     probe_once();
+    require_not_live("decoding frames at given times");
     if (times_in.empty() || frame_times.empty()) return;
     std::vector<double> times(times_in);
     std::sort(times.begin(), times.end());
@@ -700,6 +711,10 @@ MediaInfo VideoReader::Impl::compute_probe() {
     double dur;
   };
   std::vector<Pkt> pkts;
+  // A live stream never ends: read only its first seconds. Live = a network input with neither a
+  // duration nor a known size (a finite file served over HTTP has a Content-Length).
+  const int64_t input_size = fmt->pb ? avio_size(fmt->pb) : -1;
+  mi.live = network && !mi.duration_header.known() && input_size <= 0;
   auto pkt = ff::make_packet();
   int read_error = 0;
   int64_t seq = 0;
@@ -719,6 +734,7 @@ MediaInfo VideoReader::Impl::compute_probe() {
       continue;  // no time at all: counted below through seq
     }
     pkts.push_back({t, key, pkt->duration > 0 ? pkt->duration * tb : 0.0});
+    if (mi.live && t - pkts.front().t >= opts.live_probe_s) break;
   }
   {
     std::lock_guard<std::mutex> lock(log_mu);
@@ -794,7 +810,15 @@ MediaInfo VideoReader::Impl::compute_probe() {
                          (!mi.duration_measured.known() ||
                           std::fabs(mi.duration_header.value - mi.duration_measured.value) <=
                               std::max(0.5, 0.05 * mi.duration_measured.value));
-  if (mi.timestamps_derived && mi.duration_measured.known()) {
+  if (mi.live) {
+    // Counts and rates describe the window probed, not the stream; a live stream has no duration.
+    const std::string window = fmt::format("content (first {} s of a live stream)", opts.live_probe_s);
+    if (mi.frame_count.known()) mi.frame_count.source = window;
+    if (mi.fps_measured.known()) mi.fps_measured.source = window;
+    if (mi.duration_measured.known()) mi.duration_measured.source = window;
+    warnings.push_back(fmt::format("{}: live stream (no duration): probe read only its first {} s", base_name(path),
+                                   opts.live_probe_s));
+  } else if (mi.timestamps_derived && mi.duration_measured.known()) {
     mi.duration = mi.duration_measured;
   } else if (header_ok) {
     mi.duration = mi.duration_header;

@@ -86,6 +86,9 @@ struct MediaInfo {
                                        // frame i), demux-only pass; derived from the rate for raw streams
   bool timestamps_derived = false;     // no pts in the stream: times come from the frame rate
   bool variable_frame_rate = false;    // measured packet durations are not constant
+  bool live = false;                   // network input without a duration or size: values measured cover
+                                       // only the first ReaderOptions::live_probe_s seconds and
+                                       // only decode_all can be used
   std::vector<AudioStreamInfo> audio_streams;
 };
 
@@ -99,6 +102,8 @@ struct ReaderOptions {
   bool apply_sar = true;            // stretch non-square pixels to square
   bool deinterlace = true;          // interlaced streams are deinterlaced (yadif, frame rate kept)
   double network_timeout_s = 10.0;  // rtsp://, http:// open/read timeout
+  double live_probe_s = 5.0;        // live streams (network, no duration, no size): probe() reads this many
+                                    // seconds of packets instead of the whole (endless) input
 };
 
 // Work counters, for tests and benchmarks: sampling 8 keyframes of a long file must not decode

@@ -18,6 +18,8 @@
 #include <cmath>
 #include <cstdio>
 #include <optional>
+#include <fstream>
+#include <future>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -777,6 +779,69 @@ TEST(Network, DecodesOverHttpOnLoopback) {
   });
   ASSERT_EQ(frames.size(), 200u);
   EXPECT_TRUE(same_pixels(frames[150], cli_frame(media("edge/vtest_h264.ts"), 150), "frame 150 over http"));
+}
+
+// True when something listens on 127.0.0.1:port (read from /proc/net/tcp, without connecting: the
+// ffmpeg CLI's HTTP server serves exactly one client).
+bool listening(int port) {
+  std::ifstream in("/proc/net/tcp");
+  std::string line;
+  const std::string local = fmt::format("0100007F:{:04X}", port);
+  while (std::getline(in, line)) {
+    std::istringstream ls(line);
+    std::string sl, addr, rem, state;
+    ls >> sl >> addr >> rem >> state;
+    if (addr == local && state == "0A") return true;
+  }
+  return false;
+}
+
+TEST(Network, LiveStreamProbeReadsOnlyItsFirstSeconds) {
+  // An endless live stream: the ffmpeg CLI loops vtest_h264.ts in real time and serves it over HTTP
+  // (no length, no duration). probe() must return after live_probe_s of stream, not wait forever.
+  const int port = free_loopback_port();
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const int devnull = ::open("/dev/null", O_WRONLY);
+    dup2(devnull, 1);
+    dup2(devnull, 2);
+    const std::string out = fmt::format("http://127.0.0.1:{}/live.ts", port);
+    const std::string in = media("edge/vtest_h264.ts");
+    execlp("ffmpeg", "ffmpeg", "-nostdin", "-re", "-stream_loop", "-1", "-i", in.c_str(), "-c", "copy", "-f", "mpegts",
+           "-listen", "1", out.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  for (int i = 0; i < 200 && !listening(port); ++i) usleep(50 * 1000);
+  ASSERT_TRUE(listening(port));
+  ReaderOptions opts;
+  opts.network_timeout_s = 5;
+  opts.live_probe_s = 2;
+  auto probed = std::async(std::launch::async, [&] {
+    VideoReader reader(fmt::format("http://127.0.0.1:{}/live.ts", port), opts);
+    MediaInfo info = reader.probe();
+    std::string at_error;
+    try {
+      reader.decode_at({1.0}, SeekMode::kExact, [](const Frame&) { return true; });
+    } catch (const DecodeError& e) {
+      at_error = e.what();
+    }
+    return std::make_pair(info, at_error);
+  });
+  // A bound on a hang, not a timing measurement: 2 s of stream arrive in about 2 s.
+  const bool done = probed.wait_for(std::chrono::seconds(60)) == std::future_status::ready;
+  kill(pid, SIGTERM);
+  waitpid(pid, nullptr, 0);
+  ASSERT_TRUE(done) << "probe() of a live stream did not return";
+  const auto [info, at_error] = probed.get();
+  EXPECT_TRUE(info.live);
+  EXPECT_FALSE(info.duration.known());
+  EXPECT_EQ(info.codec, "h264");
+  EXPECT_EQ(info.display_width, 768);  // MEDIA.md section 4: vtest_h264.ts is 768x576
+  // About 2 s at 10 fps (MEDIA.md): far fewer than the endless stream, at least the window.
+  EXPECT_GE(info.frame_count.value, 20);
+  EXPECT_LE(info.frame_count.value, 40);
+  EXPECT_NE(info.frame_count.source.find("live"), std::string::npos) << info.frame_count.source;
+  EXPECT_NE(at_error.find("live stream"), std::string::npos) << at_error;
 }
 
 TEST(Network, UnreachablePortFailsClearly) {
