@@ -81,6 +81,30 @@ std::vector<int> allocate_budget(const std::vector<double>& length, const std::v
   return count;
 }
 
+namespace {
+
+// Appends one segment per range to `sel` and shares the frame budget among them: each range's
+// share weighs its length (shots) or its score (events), at most one frame per frame it holds.
+std::vector<int> add_segments(Selection& sel, const std::vector<FrameFeatures>& f, const std::vector<Range>& ranges,
+                              const char* kind, bool weigh_by_score, int budget) {
+  std::vector<double> length, weight;
+  std::vector<int> capacity;
+  for (const Range& r : ranges) {
+    Segment s;
+    s.start_s = f[r.a].time_s;
+    s.end_s = range_end(f, r.b);
+    s.score = r.score;
+    s.kind = kind;
+    sel.segments.push_back(s);
+    length.push_back(s.end_s - s.start_s);
+    weight.push_back(weigh_by_score ? r.score : s.end_s - s.start_s);
+    capacity.push_back(static_cast<int>(r.b - r.a));
+  }
+  return allocate_budget(length, weight, capacity, budget);
+}
+
+}  // namespace
+
 Selection detect_scenes(const std::vector<FrameFeatures>& f, const SceneOptions& o) {
   check_frames(f, "scenes");
   if (o.max_frames < 1) throw SamplerError(fmt::format("scenes detection: max_frames must be >= 1, got {}", o.max_frames));
@@ -117,20 +141,7 @@ Selection detect_scenes(const std::vector<FrameFeatures>& f, const SceneOptions&
   Selection sel;
   sel.policy = "scenes";
   sel.duration_s = range_end(f, n) - f.front().time_s;
-  std::vector<double> length, weight;
-  std::vector<int> capacity;
-  for (const Range& r : shots) {
-    Segment s;
-    s.start_s = f[r.a].time_s;
-    s.end_s = range_end(f, r.b);
-    s.score = r.score;
-    s.kind = "shot";
-    sel.segments.push_back(s);
-    length.push_back(s.end_s - s.start_s);
-    weight.push_back(s.end_s - s.start_s);
-    capacity.push_back(static_cast<int>(r.b - r.a));
-  }
-  const auto count = allocate_budget(length, weight, capacity, o.max_frames);
+  const auto count = add_segments(sel, f, shots, "shot", /*weigh_by_score=*/false, o.max_frames);
   int dropped = 0;
   for (size_t k = 0; k < shots.size(); ++k) {
     const Range& r = shots[k];
@@ -214,20 +225,7 @@ Selection detect_motion(const std::vector<FrameFeatures>& f, const MotionOptions
     sel.notes.push_back("motion: no event detected");
     return sel;
   }
-  std::vector<double> length, weight;
-  std::vector<int> capacity;
-  for (const Range& r : events) {
-    Segment s;
-    s.start_s = f[r.a].time_s;
-    s.end_s = range_end(f, r.b);
-    s.score = r.score;
-    s.kind = "event";
-    sel.segments.push_back(s);
-    length.push_back(s.end_s - s.start_s);
-    weight.push_back(r.score);
-    capacity.push_back(static_cast<int>(r.b - r.a));
-  }
-  const auto count = allocate_budget(length, weight, capacity, o.max_frames);
+  const auto count = add_segments(sel, f, events, "event", /*weigh_by_score=*/true, o.max_frames);
   int dropped = 0;
   for (size_t k = 0; k < events.size(); ++k) {
     const Range& r = events[k];
