@@ -52,6 +52,45 @@ cv::Mat luma_histogram(const cv::Mat& grey) {
   return hist;
 }
 
+// Edge pixels of a grey frame (Canny on a lightly blurred copy: codec noise makes no edges).
+cv::Mat edge_map(const cv::Mat& grey) {
+  cv::Mat blurred, edges;
+  cv::GaussianBlur(grey, blurred, cv::Size(3, 3), 0);
+  cv::Canny(blurred, edges, 40, 100);
+  return edges;
+}
+
+// Share of the edge pixels in `edges` with no edge of `other` within the dilation `reach`.
+double edges_without_match(const cv::Mat& edges, const cv::Mat& other_dilated, int count) {
+  cv::Mat unmatched;
+  cv::bitwise_and(edges, ~other_dilated, unmatched);
+  return static_cast<double>(cv::countNonZero(unmatched)) / count;
+}
+
+// Edge change ratio: min(entering, exiting). Frames with (almost) no edges, such as a flat
+// colour field or black, have no ratio: 0 when both lack edges, 1 when only one does.
+double edge_change_ratio(const cv::Mat& prev, const cv::Mat& cur, const cv::Mat& kernel) {
+  const int min_edges = std::max(4, static_cast<int>(cur.total() / 500));
+  const int n_prev = cv::countNonZero(prev), n_cur = cv::countNonZero(cur);
+  if (n_prev < min_edges && n_cur < min_edges) return 0.0;
+  if (n_prev < min_edges || n_cur < min_edges) return 1.0;
+  cv::Mat prev_d, cur_d;
+  cv::dilate(prev, prev_d, kernel);
+  cv::dilate(cur, cur_d, kernel);
+  return std::min(edges_without_match(cur, prev_d, n_cur), edges_without_match(prev, cur_d, n_prev));
+}
+
+std::array<uint8_t, 192> thumbnail(const cv::Mat& small) {
+  cv::Mat t;
+  cv::resize(small, t, cv::Size(8, 8), 0, 0, cv::INTER_AREA);
+  std::array<uint8_t, 192> out{};
+  for (int y = 0; y < 8; ++y)
+    for (int x = 0; x < 8; ++x)
+      for (int c = 0; c < 3; ++c)
+        out[static_cast<size_t>((y * 8 + x) * 3 + c)] = t.channels() == 3 ? t.at<cv::Vec3b>(y, x)[c] : t.at<uint8_t>(y, x);
+  return out;
+}
+
 }  // namespace
 
 struct FrameAnalyzer::Impl {
@@ -60,6 +99,9 @@ struct FrameAnalyzer::Impl {
   cv::Mat prev_colour;  // HSV (3 channels) or grey
   cv::Mat prev_hist;
   cv::Mat background;   // CV_32F blurred grey
+  cv::Mat prev_small;   // RGB or grey, as decoded (scene features)
+  cv::Mat prev_edges;
+  cv::Mat edge_kernel;
   double prev_time = 0.0;
 };
 
@@ -70,7 +112,11 @@ FrameAnalyzer::FrameAnalyzer(AnalysisOptions options) : impl_(std::make_unique<I
     throw SamplerError(fmt::format("frame analysis: background_tau_s must be > 0, got {}", options.background_tau_s));
   if (!(options.foreground_slowdown >= 1.0))
     throw SamplerError(fmt::format("frame analysis: foreground_slowdown must be >= 1, got {}", options.foreground_slowdown));
+  if (!(options.edge_reach >= 0.0) || options.edge_reach > 16.0)
+    throw SamplerError(fmt::format("frame analysis: edge_reach must be in [0, 16] pixels, got {}", options.edge_reach));
   impl_->o = options;
+  const int k = 2 * static_cast<int>(std::lround(options.edge_reach)) + 1;
+  impl_->edge_kernel = cv::getStructuringElement(cv::MORPH_ELLIPSE, cv::Size(k, k));
 }
 FrameAnalyzer::~FrameAnalyzer() = default;
 FrameAnalyzer::FrameAnalyzer(FrameAnalyzer&&) noexcept = default;
@@ -118,6 +164,28 @@ FrameFeatures FrameAnalyzer::push(const decode::Frame& frame) {
     f.content = colour.channels() == 3 ? (m[0] + m[1] + m[2]) / 3.0 : m[0];
     f.histogram = 1.0 - cv::compareHist(hist, s.prev_hist, cv::HISTCMP_CORREL);
   }
+  cv::Mat edges;
+  if (s.o.scene_features) {
+    cv::Scalar mean, stddev;
+    cv::meanStdDev(grey, mean, stddev);
+    f.luma_mean = mean[0];
+    f.luma_std = stddev[0];
+    f.thumb = thumbnail(small);
+    edges = edge_map(grey);
+    if (same_size) {
+      cv::Mat diff, largest;
+      cv::absdiff(small, s.prev_small, diff);
+      if (diff.channels() == 3) {
+        std::vector<cv::Mat> planes;
+        cv::split(diff, planes);
+        largest = cv::max(cv::max(planes[0], planes[1]), planes[2]);
+      } else {
+        largest = diff;
+      }
+      f.changed = static_cast<double>(cv::countNonZero(largest > s.o.changed_pixel_threshold)) / static_cast<double>(largest.total());
+      f.edge_change = edge_change_ratio(s.prev_edges, edges, s.edge_kernel);
+    }
+  }
   if (same_size && s.o.motion_features) {
     cv::Mat fg_diff;
     cv::absdiff(blurred_f, s.background, fg_diff);
@@ -135,6 +203,10 @@ FrameFeatures FrameAnalyzer::push(const decode::Frame& frame) {
     s.background = blurred_f.clone();
   }
   s.prev_colour = colour;  // a fresh Mat each frame (cvtColor or clone above)
+  if (s.o.scene_features) {
+    s.prev_small = small.clone();  // small may wrap the caller's pixels (no resize needed)
+    s.prev_edges = edges;
+  }
   s.prev_hist = hist;
   s.prev_time = frame.pts_seconds;
   s.have_prev = true;

@@ -13,6 +13,7 @@
 // Memory is bounded: the analyzer keeps the previous frame and a background model, nothing more.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -32,11 +33,27 @@ struct FrameFeatures {
                            // previous frame (0 = same distribution, up to 2)
   double motion = 0.0;     // fraction of pixels (0..1) differing from the background model by
                            // more than AnalysisOptions::motion_pixel_threshold
+  // Scene features (AnalysisOptions::scene_features); all 0 on the first frame.
+  double changed = 0.0;      // fraction of pixels (0..1) whose R, G or B moved by more than
+                             // changed_pixel_threshold since the previous frame: the share of the
+                             // picture that changed, whatever its texture (flat colour included)
+  double edge_change = 0.0;  // edge change ratio (Zabih et al.): min(share of this frame's edge
+                             // pixels with no edge near them in the previous frame, share of the
+                             // previous frame's edges with none near them now). A cut replaces
+                             // both; motion moves edges within reach, a pop-in only adds some
+  double luma_mean = 0.0;    // mean grey level (0..255) of this frame
+  double luma_std = 0.0;     // its standard deviation: both ~0 on a black frame
+  std::array<uint8_t, 192> thumb{};  // 8x8 RGB area average (RGB order; grey repeated for GRAY8)
 };
 
 struct AnalysisOptions {
   bool motion_features = true;          // false: skip motion (blur, background model),
                                         // e.g. for the scenes policy, which does not use them
+  bool scene_features = true;           // false: skip changed/edge_change/luma/thumb
+                                        // (the motion policy does not use them)
+  double changed_pixel_threshold = 24.0;  // levels (0..255) a colour channel must move by
+  double edge_reach = 2.0;              // pixels of the work frame an edge may move and still
+                                        // count as the same edge (edge change ratio)
   int work_side = 128;                  // frames larger than this are resized (INTER_AREA)
   int blur_kernel = 5;                  // Gaussian blur (odd) before motion differencing
   double motion_pixel_threshold = 24.0; // grey levels (0..255) a pixel must differ by

@@ -142,6 +142,8 @@ Selection detect_scenes(const std::vector<FrameFeatures>& f, const SceneOptions&
   sel.policy = "scenes";
   sel.duration_s = range_end(f, n) - f.front().time_s;
   const auto count = add_segments(sel, f, shots, "shot", /*weigh_by_score=*/false, o.max_frames);
+  for (size_t k = 1; k < shots.size(); ++k)
+    sel.boundaries.push_back(Boundary{"cut", f[shots[k].a].time_s, f[shots[k].a].time_s, shots[k].score});
   int dropped = 0;
   for (size_t k = 0; k < shots.size(); ++k) {
     const Range& r = shots[k];

@@ -51,12 +51,25 @@ struct Segment {
   std::string kind;    // "shot" or "event"
 };
 
+// Where one shot ends and the next begins (scenes): a hard cut between two frames, or a
+// gradual transition: a fade through black (or from black at the start, to black at the end) or
+// a dissolve (one shot blended into the next). [start_s, end_s) on the stream timeline: a cut's
+// start_s is the first frame of the new shot and end_s == start_s; a transition spans its frames.
+struct Boundary {
+  std::string kind;    // "cut", "fade" or "dissolve"
+  double start_s = 0.0;
+  double end_s = 0.0;
+  double score = 0.0;  // cut: the frame's content score; fade: how far the light fell or rose
+                       // (0..255); dissolve: the mean colour change across it (0..255)
+};
+
 struct Selection {
   std::string policy;              // "smolvlm2", "uniform", "keyframes", "scenes", "motion"
   double duration_s = 0.0;         // the video's duration as the policy saw it (metadata, or the
                                    // analysed span); the SmolVLM2 intro uses format_hmmss(duration_s)
   std::vector<Pick> picks;         // ascending time, at most the budget
   std::vector<Segment> segments;   // shots or events (scenes/motion), ascending
+  std::vector<Boundary> boundaries;  // scenes: the cuts and transitions, ascending
   std::vector<std::string> notes;  // what was dropped or adapted, e.g. near-duplicates removed
 };
 

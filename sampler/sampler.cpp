@@ -126,7 +126,8 @@ Selection select_frames(decode::VideoReader& reader, const SamplerOptions& o) {
     const bool scenes = policy == "scenes";
     std::vector<std::string> notes;
     AnalysisOptions ao = o.analysis;
-    ao.motion_features = !scenes;  // scenes uses content and histogram only
+    ao.motion_features = !scenes;  // each policy computes only the features it uses
+    ao.scene_features = scenes;
     const auto feats = analyze_video(path, scenes ? decode::PixelFormat::kRgb24 : decode::PixelFormat::kGray8,
                                      o.analysis_side, ao, o.threads, &notes);
     Selection sel;
