@@ -3,7 +3,7 @@
 // Markdown table. scripts/scene-eval.sh makes the generated clips and runs it.
 //
 //   bench_scenes --generated DIR [--reference JSON] [--media DIR]
-//   bench_scenes --dump FILE      per-frame scene features of one file (for tuning)
+//   bench_scenes --dump FILE      per-frame scene features of one file and its boundaries (for tuning)
 //
 // Defaults: --reference tests/sampler/data/scene_cuts.json, --media ../shared/media (run from the
 // repository root; SMOLVID_SHARED overrides the media folder's parent).
@@ -32,6 +32,8 @@ void dump(const std::string& path) {
   for (const auto& f : feats)
     fmt::print("{} {:.3f} {:.2f} {:.3f} {:.4f} {:.3f} {:.1f} {:.1f}\n", f.index, f.time_s, f.content, f.histogram, f.changed,
                f.edge_change, f.luma_mean, f.luma_std);
+  for (const auto& b : sampler::detect_scenes(feats).boundaries)
+    fmt::print("boundary {} [{:.3f}, {:.3f}) score {:.2f}\n", b.kind, b.start_s, b.end_s, b.score);
 }
 
 }  // namespace

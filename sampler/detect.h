@@ -22,20 +22,45 @@
 
 namespace smolvid::sampler {
 
-// Cut at frame i when, in the spirit of PySceneDetect's AdaptiveDetector, its content score is
-// at least adaptive_ratio times the mean score of the window_frames frames on each side, AND
-// either the content score reaches strong_content (ContentDetector's default threshold) or it
-// reaches min_content while the luma histogram changed by at least min_histogram (fast camera
-// motion moves pixels but keeps the histogram; a cut changes both). Cuts closer than min_shot_s
-// to the previous cut are ignored.
+// Shot boundaries, each of one kind (Boundary::kind):
+// * "cut" at frame i when its score is at least adaptive_ratio times the mean score of the
+//   window_frames frames on each side (in the spirit of PySceneDetect's AdaptiveDetector), by
+//   either of two measures: the colour content score, when it reaches strong_content
+//   (ContentDetector's default threshold) or reaches min_content while the luma histogram
+//   changed by at least min_histogram (fast camera motion moves pixels but keeps the histogram);
+//   or, for flat-colour footage (motion graphics, cartoons: a cut may keep the background, so
+//   few pixels and little of the histogram change), the changed share of the picture, when it
+//   reaches min_changed while most edges were replaced (edge change ratio >= min_edge_change).
+//   Cuts closer than min_shot_s to the previous boundary are ignored.
+// * "fade": the mean light falls steadily (every frame, allowing one held frame) by at least
+//   min_fade_change into a run of black frames (mean <= black_level, spread <= black_spread), or
+//   rises out of one; a fade out and the fade in after it are one boundary spanning both.
+// * "dissolve": over a window of dissolve_min_s..dissolve_max_s the picture (an 8x8 colour
+//   thumbnail) changes by at least dissolve_min_change on average, smoothly (no frame carries
+//   more than a third of it) and more than on either side of the window, and every frame inside
+//   is a blend of the two ends (the residual of the best blend is at most dissolve_max_residual
+//   of the change): motion and pans are no blend; a change that one gain and offset per colour
+//   channel explain (light, colour grading) is not a dissolve either.
+// Cut candidates inside a transition belong to it. Shots are split at cuts, at the darkest
+// frame of a fade and at the middle of a dissolve (fades at the clip's ends split nothing);
+// representative frames avoid the transitions' frames.
 struct SceneOptions {
   int max_frames = 16;          // budget of representative frames over all shots
   double min_content = 15.0;    // 0..255, PySceneDetect min_content_val
   double strong_content = 27.0; // 0..255, PySceneDetect ContentDetector threshold
   double min_histogram = 0.3;   // 1 - luma histogram correlation, for min_content <= score < strong
+  double min_changed = 0.05;    // share of pixels (flat-colour measure)
+  double min_edge_change = 0.6; // edge change ratio (flat-colour measure)
   double adaptive_ratio = 3.0;  // PySceneDetect adaptive_threshold
   int window_frames = 2;        // PySceneDetect window_width
   double min_shot_s = 0.5;      // shortest shot (seconds, so VFR footage behaves)
+  double black_level = 24.0;    // 0..255 mean grey of a black frame (fades)
+  double black_spread = 12.0;   // 0..255 standard deviation of a black frame
+  double min_fade_change = 20.0;
+  double dissolve_min_s = 0.2;
+  double dissolve_max_s = 2.0;
+  double dissolve_min_change = 12.0;  // 0..255, mean over the thumbnail
+  double dissolve_max_residual = 0.08;  // of the change (L2): blends measure <= 0.04, motion >= 0.1
 };
 Selection detect_scenes(const std::vector<FrameFeatures>& frames, const SceneOptions& options = {});
 
