@@ -2,6 +2,7 @@
 // feature sequences: every expected value follows from the construction of the input.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "sampler/analysis.h"
@@ -245,6 +246,149 @@ TEST(Dedup, KeepsOnlyDistinctFrames) {
   ASSERT_EQ(sel.picks.size(), 10u);
   for (size_t k = 0; k < 10; ++k) EXPECT_EQ(sel.picks[k].index, static_cast<int64_t>(25 * k));
   EXPECT_EQ(sel.notes.size(), 1u);
+}
+
+// ---- scene features and boundary kinds on synthetic pictures (96x54 like the analysis frames) ----
+
+struct Box {
+  int x0, y0, x1, y1;
+  uint8_t r, g, b;
+};
+
+// A flat-colour picture: background plus boxes, every channel scaled by `light` (a fade).
+decode::Frame picture(uint8_t r, uint8_t g, uint8_t b, const std::vector<Box>& boxes, int64_t index, double light = 1.0) {
+  decode::Frame f = solid(96, 54, r, g, b, 0.04 * index, index);
+  for (const Box& x : boxes)
+    for (int y = x.y0; y < x.y1; ++y)
+      for (int xx = x.x0; xx < x.x1; ++xx) {
+        uint8_t* p = &f.pixels[(static_cast<size_t>(y) * 96 + xx) * 3];
+        p[0] = x.r, p[1] = x.g, p[2] = x.b;
+      }
+  for (auto& v : f.pixels) v = static_cast<uint8_t>(std::lround(v * light));
+  return f;
+}
+
+// (1 - alpha) a + alpha b, pixel by pixel (a dissolve), at frame `index`.
+decode::Frame blend(const decode::Frame& a, const decode::Frame& b, double alpha, int64_t index) {
+  decode::Frame f = a;
+  for (size_t k = 0; k < f.pixels.size(); ++k)
+    f.pixels[k] = static_cast<uint8_t>(std::lround((1 - alpha) * a.pixels[k] + alpha * b.pixels[k]));
+  f.index = index;
+  f.pts_seconds = 0.04 * index;
+  return f;
+}
+
+std::vector<FrameFeatures> analyse(const std::vector<decode::Frame>& frames) {
+  AnalysisOptions o;
+  o.motion_features = false;
+  FrameAnalyzer a(o);
+  std::vector<FrameFeatures> out;
+  for (const auto& f : frames) out.push_back(a.push(f));
+  return out;
+}
+
+// A green field with a white box walking right, then the same green with two orange boxes.
+std::vector<decode::Frame> flat_cut_clip() {
+  std::vector<decode::Frame> v;
+  for (int i = 0; i < 50; ++i) v.push_back(picture(47, 158, 68, {{10 + i / 4, 20, 22 + i / 4, 32, 255, 255, 255}}, i));
+  for (int i = 50; i < 100; ++i)
+    v.push_back(picture(47, 158, 68, {{50, 10, 60, 20, 240, 140, 0}, {70, 35, 80, 45, 240, 140, 0}}, i));
+  return v;
+}
+
+TEST(SceneFeatures, ChangedShareEdgeChangeAndLight) {
+  const auto f = analyse(flat_cut_clip());
+  EXPECT_EQ(f[0].changed, 0.0);
+  EXPECT_EQ(f[0].edge_change, 0.0);
+  // Moving a box by at most a pixel leaves the edges within reach; the cut replaces all of them.
+  for (int i = 1; i < 50; ++i) EXPECT_LT(f[i].edge_change, 0.2) << i;
+  EXPECT_GT(f[50].edge_change, 0.9);
+  // The cut changes the white box's 12x12 and the two orange 10x10 boxes: 344 of 5184 pixels.
+  EXPECT_NEAR(f[50].changed, 344.0 / 5184.0, 0.005);
+  EXPECT_LT(f[50].content, SceneOptions{}.min_content);  // the colour content score alone misses it
+  // Light: a plain grey frame has its grey as mean and no spread.
+  const auto g = analyse({solid(96, 54, 77, 77, 77, 0.0, 0)});
+  EXPECT_NEAR(g[0].luma_mean, 77.0, 0.5);
+  EXPECT_NEAR(g[0].luma_std, 0.0, 1e-9);
+  EXPECT_EQ(g[0].thumb[0], 77);
+}
+
+TEST(Scenes, FlatColourCutKeepingTheBackground) {
+  const auto sel = detect_scenes(analyse(flat_cut_clip()));
+  ASSERT_EQ(sel.boundaries.size(), 1u);
+  EXPECT_EQ(sel.boundaries[0].kind, "cut");
+  EXPECT_DOUBLE_EQ(sel.boundaries[0].start_s, 0.04 * 50);
+  ASSERT_EQ(sel.segments.size(), 2u);
+  EXPECT_DOUBLE_EQ(sel.segments[1].start_s, 0.04 * 50);
+}
+
+TEST(Scenes, FadeThroughBlack) {
+  // Shot A (30 frames), A fading out over frames 30-39 (light 0.9 .. 0.0), black 40-44, shot B
+  // fading in over 45-54 (light 0.1 .. 1.0), B to frame 79.
+  const std::vector<Box> a_boxes = {{10, 10, 40, 40, 250, 250, 250}, {60, 5, 90, 25, 30, 30, 200}};
+  const std::vector<Box> b_boxes = {{5, 30, 50, 50, 200, 40, 40}, {70, 10, 85, 45, 250, 220, 60}};
+  std::vector<decode::Frame> v;
+  for (int i = 0; i < 80; ++i) {
+    if (i < 40) v.push_back(picture(120, 120, 120, a_boxes, i, i < 30 ? 1.0 : (39 - i) / 10.0));
+    else if (i < 45) v.push_back(picture(0, 0, 0, {}, i));
+    else v.push_back(picture(90, 160, 200, b_boxes, i, i < 54 ? (i - 44) / 10.0 : 1.0));
+  }
+  const auto sel = detect_scenes(analyse(v));
+  ASSERT_EQ(sel.boundaries.size(), 1u);
+  const Boundary& b = sel.boundaries[0];
+  EXPECT_EQ(b.kind, "fade");
+  EXPECT_DOUBLE_EQ(b.start_s, 0.04 * 30);  // the first darker frame
+  EXPECT_DOUBLE_EQ(b.end_s, 0.04 * 54);    // the first frame at full light
+  ASSERT_EQ(sel.segments.size(), 2u);
+  EXPECT_GE(sel.segments[1].start_s, 0.04 * 39);  // split in the black
+  EXPECT_LE(sel.segments[1].start_s, 0.04 * 45);
+  for (const auto& p : sel.picks) EXPECT_TRUE(p.time_s < 0.04 * 30 || p.time_s >= 0.04 * 54) << p.time_s;
+}
+
+TEST(Scenes, FadeAtTheEndsSplitsNothing) {
+  std::vector<decode::Frame> v;
+  const std::vector<Box> boxes = {{10, 10, 40, 40, 250, 250, 250}};
+  for (int i = 0; i < 60; ++i) v.push_back(picture(120, 120, 120, boxes, i, i < 10 ? i / 10.0 : (i >= 50 ? (59 - i) / 10.0 : 1.0)));
+  const auto sel = detect_scenes(analyse(v));
+  ASSERT_EQ(sel.boundaries.size(), 2u);
+  EXPECT_EQ(sel.boundaries[0].kind, "fade");
+  EXPECT_DOUBLE_EQ(sel.boundaries[0].start_s, 0.0);
+  EXPECT_DOUBLE_EQ(sel.boundaries[0].end_s, 0.04 * 10);
+  EXPECT_EQ(sel.boundaries[1].kind, "fade");
+  EXPECT_DOUBLE_EQ(sel.boundaries[1].start_s, 0.04 * 50);
+  EXPECT_EQ(sel.segments.size(), 1u);
+}
+
+TEST(Scenes, Dissolve) {
+  const decode::Frame a = picture(40, 60, 150, {{10, 10, 40, 40, 250, 250, 250}, {60, 30, 90, 50, 20, 20, 20}}, 0);
+  const decode::Frame b = picture(230, 200, 120, {{50, 5, 70, 45, 120, 60, 20}, {5, 35, 30, 50, 30, 120, 30}}, 0);
+  std::vector<decode::Frame> v;
+  for (int i = 0; i < 90; ++i) v.push_back(blend(a, b, std::clamp((i - 39) / 16.0, 0.0, 1.0), i));  // frames 40-54 blend
+  const auto sel = detect_scenes(analyse(v));
+  ASSERT_EQ(sel.boundaries.size(), 1u);
+  const Boundary& d = sel.boundaries[0];
+  EXPECT_EQ(d.kind, "dissolve");
+  EXPECT_NEAR(d.start_s, 0.04 * 40, 0.04 + 1e-9);
+  EXPECT_NEAR(d.end_s, 0.04 * 55, 0.04 + 1e-9);
+  ASSERT_EQ(sel.segments.size(), 2u);
+  EXPECT_NEAR(sel.segments[1].start_s, 0.04 * 47.5, 0.04 + 1e-9);
+}
+
+TEST(Scenes, GradualChangesAreNoBoundary) {
+  // A dark panel sliding in over 10 frames and out again (a wipe-like move), then the light
+  // dimming to 40% and coming back: no cut, no fade (never black), no dissolve (no blend).
+  std::vector<decode::Frame> v;
+  const Box disc = {30, 20, 42, 32, 255, 255, 255};
+  for (int i = 0; i < 140; ++i) {
+    const int edge = i < 20 ? 0 : i < 30 ? (i - 20) * 5 : i < 50 ? 50 : i < 60 ? 50 - (i - 50) * 5 : 0;
+    std::vector<Box> boxes = {disc};
+    if (edge > 0) boxes.push_back({0, 0, edge, 54, 33, 37, 41});
+    const double light = i < 80 ? 1.0 : i < 110 ? 1.0 - 0.02 * (i - 80) : 0.4 + 0.02 * std::min(30, i - 110);
+    v.push_back(picture(77, 171, 247, boxes, i, light));
+  }
+  const auto sel = detect_scenes(analyse(v));
+  for (const auto& b : sel.boundaries) ADD_FAILURE() << b.kind << " [" << b.start_s << ", " << b.end_s << ")";
+  EXPECT_EQ(sel.segments.size(), 1u);
 }
 
 TEST(Detect, RejectsBadInput) {
