@@ -101,6 +101,12 @@ nlohmann::json selection_json(const FramesOptions& o, const sampler::Selection& 
     for (const auto& s : sel.segments) segs.push_back({{"start_s", s.start_s}, {"end_s", s.end_s}, {"score", s.score}});
     j[sel.policy == "scenes" ? "shots" : "events"] = segs;
   }
+  if (sel.policy == "scenes") {
+    nlohmann::json bounds = nlohmann::json::array();
+    for (const auto& b : sel.boundaries)
+      bounds.push_back({{"kind", b.kind}, {"start_s", b.start_s}, {"end_s", b.end_s}, {"score", b.score}});
+    j["boundaries"] = bounds;
+  }
   j["notes"] = sel.notes;
   j["warnings"] = warnings;
   return j;
@@ -142,6 +148,7 @@ void run_frames(const FramesOptions& o) {
   fmt::print("{}: {} frames by '{}'\n", o.file, sel.picks.size(), sel.policy);
   for (const auto& s : sel.segments)
     fmt::print("{} [{:.3f}, {:.3f}) s  score {:.3f}\n", s.kind, s.start_s, s.end_s, s.score);
+  for (const auto& b : sel.boundaries) fmt::print("boundary {} [{:.3f}, {:.3f}) s  score {:.3f}\n", b.kind, b.start_s, b.end_s, b.score);
   for (size_t i = 0; i < sel.picks.size(); ++i) {
     const auto& p = sel.picks[i];
     fmt::print("{:9.3f} s  {}  {}{}\n", p.time_s, p.label, p.reason, i < files.size() ? "  -> " + files[i] : "");

@@ -68,6 +68,10 @@ TEST(FramesCli, ScenesJsonImagesAndContactSheet) {
   ASSERT_EQ(j.at("shots").size(), 2u);
   const double cut = j["shots"][1]["start_s"].get<double>() - j["shots"][0]["start_s"].get<double>();
   EXPECT_NEAR(cut, 3.09, 1.0 / 24 + 1e-6);  // MEDIA.md: cut at 3.09 s
+  ASSERT_EQ(j.at("boundaries").size(), 1u);  // the cut, as a boundary of its kind
+  EXPECT_EQ(j["boundaries"][0]["kind"], "cut");
+  EXPECT_DOUBLE_EQ(j["boundaries"][0]["start_s"].get<double>(), j["shots"][1]["start_s"].get<double>());
+  EXPECT_DOUBLE_EQ(j["boundaries"][0]["end_s"].get<double>(), j["shots"][1]["start_s"].get<double>());
   ASSERT_EQ(j.at("frames").size(), 4u);
   for (const auto& f : j.at("frames")) {
     EXPECT_FALSE(f.at("reason").get<std::string>().empty());
