@@ -4,12 +4,18 @@
 //
 //   bench_scenes --generated DIR [--reference JSON] [--media DIR]
 //   bench_scenes --dump FILE      per-frame scene features of one file and its boundaries (for tuning)
+//   bench_scenes --cost FILE...   CPU cost of the scenes policy's analysis pass with the scene
+//                                 features (changed share, edges, light, thumbnail) and the new
+//                                 detection, relative to the pass without them (the policy's cost
+//                                 before flat-colour cuts and transitions), measured in one run
 //
 // Defaults: --reference tests/sampler/data/scene_cuts.json, --media ../shared/media (run from the
 // repository root; SMOLVID_SHARED overrides the media folder's parent).
 #include <fmt/core.h>
 
+#include <chrono>
 #include <cstdlib>
+#include <ctime>
 #include <string>
 #include <vector>
 
@@ -36,6 +42,37 @@ void dump(const std::string& path) {
     fmt::print("boundary {} [{:.3f}, {:.3f}) score {:.2f}\n", b.kind, b.start_s, b.end_s, b.score);
 }
 
+struct Cost {
+  double wall = 0, cpu = 0;
+};
+
+template <typename Fn>
+Cost cost_of(Fn fn) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::clock_t c0 = std::clock();
+  fn();
+  return {std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+          static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC};
+}
+
+void cost(const std::string& path) {
+  const int side = sampler::SamplerOptions{}.analysis_side;
+  sampler::AnalysisOptions without;
+  without.motion_features = false;
+  without.scene_features = false;
+  sampler::AnalysisOptions with = without;
+  with.scene_features = true;
+  size_t frames = 0, boundaries = 0;
+  const Cost base = cost_of([&] { frames = sampler::analyze_video(path, smolvid::decode::PixelFormat::kRgb24, side, without).size(); });
+  std::vector<sampler::FrameFeatures> feats;
+  const Cost analysis = cost_of([&] { feats = sampler::analyze_video(path, smolvid::decode::PixelFormat::kRgb24, side, with); });
+  const Cost detect = cost_of([&] { boundaries = sampler::detect_scenes(feats).boundaries.size(); });
+  fmt::print("{}: {} frames, {} boundaries\n  analysis without scene features: {:.2f} s CPU ({:.2f} s wall)\n"
+             "  with them + detection: {:.2f} s CPU = {:.2f}x ({:.3f} s of it detection; {:.2f} s wall)\n",
+             path, frames, boundaries, base.cpu, base.wall, analysis.cpu + detect.cpu, (analysis.cpu + detect.cpu) / base.cpu,
+             detect.cpu, analysis.wall + detect.wall);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -54,6 +91,9 @@ int main(int argc, char** argv) {
       generated = argv[++i];
     } else if (a == "--dump" && has_value) {
       dump(argv[++i]);
+      return 0;
+    } else if (a == "--cost" && has_value) {
+      for (++i; i < argc; ++i) cost(argv[i]);
       return 0;
     } else {
       fmt::print(stderr, "bench_scenes: unknown argument '{}'; usage: bench_scenes --generated DIR [--reference JSON] [--media DIR]\n", a);

@@ -67,17 +67,27 @@ double edges_without_match(const cv::Mat& edges, const cv::Mat& other_dilated, i
   return static_cast<double>(cv::countNonZero(unmatched)) / count;
 }
 
+// A frame's edge pixels, and the same dilated by the reach an edge may move and still match.
+struct Edges {
+  cv::Mat map, reach;
+  int count = 0;
+};
+
+Edges edges_of(const cv::Mat& grey, const cv::Mat& kernel) {
+  Edges e;
+  e.map = edge_map(grey);
+  cv::dilate(e.map, e.reach, kernel);
+  e.count = cv::countNonZero(e.map);
+  return e;
+}
+
 // Edge change ratio: min(entering, exiting). Frames with (almost) no edges, such as a flat
 // colour field or black, have no ratio: 0 when both lack edges, 1 when only one does.
-double edge_change_ratio(const cv::Mat& prev, const cv::Mat& cur, const cv::Mat& kernel) {
-  const int min_edges = std::max(4, static_cast<int>(cur.total() / 500));
-  const int n_prev = cv::countNonZero(prev), n_cur = cv::countNonZero(cur);
-  if (n_prev < min_edges && n_cur < min_edges) return 0.0;
-  if (n_prev < min_edges || n_cur < min_edges) return 1.0;
-  cv::Mat prev_d, cur_d;
-  cv::dilate(prev, prev_d, kernel);
-  cv::dilate(cur, cur_d, kernel);
-  return std::min(edges_without_match(cur, prev_d, n_cur), edges_without_match(prev, cur_d, n_prev));
+double edge_change_ratio(const Edges& prev, const Edges& cur) {
+  const int min_edges = std::max(4, static_cast<int>(cur.map.total() / 500));
+  if (prev.count < min_edges && cur.count < min_edges) return 0.0;
+  if (prev.count < min_edges || cur.count < min_edges) return 1.0;
+  return std::min(edges_without_match(cur.map, prev.reach, cur.count), edges_without_match(prev.map, cur.reach, prev.count));
 }
 
 std::array<uint8_t, 192> thumbnail(const cv::Mat& small) {
@@ -100,7 +110,7 @@ struct FrameAnalyzer::Impl {
   cv::Mat prev_hist;
   cv::Mat background;   // CV_32F blurred grey
   cv::Mat prev_small;   // RGB or grey, as decoded (scene features)
-  cv::Mat prev_edges;
+  Edges prev_edges;
   cv::Mat edge_kernel;
   double prev_time = 0.0;
 };
@@ -164,14 +174,14 @@ FrameFeatures FrameAnalyzer::push(const decode::Frame& frame) {
     f.content = colour.channels() == 3 ? (m[0] + m[1] + m[2]) / 3.0 : m[0];
     f.histogram = 1.0 - cv::compareHist(hist, s.prev_hist, cv::HISTCMP_CORREL);
   }
-  cv::Mat edges;
+  Edges edges;
   if (s.o.scene_features) {
     cv::Scalar mean, stddev;
     cv::meanStdDev(grey, mean, stddev);
     f.luma_mean = mean[0];
     f.luma_std = stddev[0];
     f.thumb = thumbnail(small);
-    edges = edge_map(grey);
+    edges = edges_of(grey, s.edge_kernel);
     if (same_size) {
       cv::Mat diff, largest;
       cv::absdiff(small, s.prev_small, diff);
@@ -183,7 +193,7 @@ FrameFeatures FrameAnalyzer::push(const decode::Frame& frame) {
         largest = diff;
       }
       f.changed = static_cast<double>(cv::countNonZero(largest > s.o.changed_pixel_threshold)) / static_cast<double>(largest.total());
-      f.edge_change = edge_change_ratio(s.prev_edges, edges, s.edge_kernel);
+      f.edge_change = edge_change_ratio(s.prev_edges, edges);
     }
   }
   if (same_size && s.o.motion_features) {
@@ -205,7 +215,7 @@ FrameFeatures FrameAnalyzer::push(const decode::Frame& frame) {
   s.prev_colour = colour;  // a fresh Mat each frame (cvtColor or clone above)
   if (s.o.scene_features) {
     s.prev_small = small.clone();  // small may wrap the caller's pixels (no resize needed)
-    s.prev_edges = edges;
+    s.prev_edges = std::move(edges);
   }
   s.prev_hist = hist;
   s.prev_time = frame.pts_seconds;
