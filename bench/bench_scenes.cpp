@@ -13,7 +13,6 @@
 // repository root; SMOLVID_SHARED overrides the media folder's parent).
 #include <fmt/core.h>
 
-#include <chrono>
 #include <cstdlib>
 #include <ctime>
 #include <string>
@@ -42,17 +41,12 @@ void dump(const std::string& path) {
     fmt::print("boundary {} [{:.3f}, {:.3f}) score {:.2f}\n", b.kind, b.start_s, b.end_s, b.score);
 }
 
-struct Cost {
-  double wall = 0, cpu = 0;
-};
-
+// Process CPU time (all threads) of fn: on a shared, loaded machine the steadier measure.
 template <typename Fn>
-Cost cost_of(Fn fn) {
-  const auto t0 = std::chrono::steady_clock::now();
+double cpu_seconds(Fn fn) {
   const std::clock_t c0 = std::clock();
   fn();
-  return {std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
-          static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC};
+  return static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC;
 }
 
 void cost(const std::string& path) {
@@ -63,14 +57,13 @@ void cost(const std::string& path) {
   sampler::AnalysisOptions with = without;
   with.scene_features = true;
   size_t frames = 0, boundaries = 0;
-  const Cost base = cost_of([&] { frames = sampler::analyze_video(path, smolvid::decode::PixelFormat::kRgb24, side, without).size(); });
+  const double base = cpu_seconds([&] { frames = sampler::analyze_video(path, smolvid::decode::PixelFormat::kRgb24, side, without).size(); });
   std::vector<sampler::FrameFeatures> feats;
-  const Cost analysis = cost_of([&] { feats = sampler::analyze_video(path, smolvid::decode::PixelFormat::kRgb24, side, with); });
-  const Cost detect = cost_of([&] { boundaries = sampler::detect_scenes(feats).boundaries.size(); });
-  fmt::print("{}: {} frames, {} boundaries\n  analysis without scene features: {:.2f} s CPU ({:.2f} s wall)\n"
-             "  with them + detection: {:.2f} s CPU = {:.2f}x ({:.3f} s of it detection; {:.2f} s wall)\n",
-             path, frames, boundaries, base.cpu, base.wall, analysis.cpu + detect.cpu, (analysis.cpu + detect.cpu) / base.cpu,
-             detect.cpu, analysis.wall + detect.wall);
+  const double analysis = cpu_seconds([&] { feats = sampler::analyze_video(path, smolvid::decode::PixelFormat::kRgb24, side, with); });
+  const double detect = cpu_seconds([&] { boundaries = sampler::detect_scenes(feats).boundaries.size(); });
+  fmt::print("{}: {} frames, {} boundaries\n  analysis without scene features: {:.2f} s CPU\n"
+             "  with them + detection: {:.2f} s CPU = {:.2f}x ({:.3f} s of it detection)\n",
+             path, frames, boundaries, base, analysis + detect, (analysis + detect) / base, detect);
 }
 
 }  // namespace
