@@ -38,7 +38,7 @@ shot() {
       band) inputs+=(-f lavfi -i "color=c=$c:s=${W}x$((H - a)):r=$R:d=$dur") x=0 y=$a ;;
       disc)
         inputs+=(-f lavfi -i "color=c=$c:s=$((2 * a))x$((2 * a)):r=$R:d=$dur,format=rgba,geq=r='r(X,Y)':g='g(X,Y)':b='b(X,Y)':a='255*lte(hypot(X-$a+0.5,Y-$a+0.5),$a)'")
-        y=$x x=$b
+        y=$x x=$b  # its fields are R, X, Y: one fewer than a box
         ;;
     esac
     graph+="[$last][$k:v]overlay=x='$x':y='$y':eval=frame:shortest=1[l$k];"
@@ -86,7 +86,7 @@ ffmpeg "${Q[@]}" -i "$tmp/d1.mkv" \
   -vf "hue=H='if(lt(t,4),t*PI/8,PI/2)':b='if(between(t,6,8),-2.5*(t-6),if(between(t,8,10),-5+2.5*(t-8),0))'" \
   "${ENC[@]}" "$out/flat_gradual.mp4"
 
-# -- real_fade_dissolve.mp4: real footage joined by a fade and a dissolve, 12 s --------------------
+# -- real_fade_dissolve.mp4: real footage joined by a fade and a dissolve, 11 s --------------------
 # chaplin.mp4 0-4 s fading out 3-4; vtest.avi 10-14 s fading in 0-1 (so a fade through black
 # 3.0-5.0); xfade (dissolve) 1 s into cityCC0.mpg's first shot at offset 7.0 (dissolve 7.0-8.0).
 ffmpeg "${Q[@]}" -t 4 -i "$media/chaplin.mp4" -ss 10 -t 4 -i "$media/vtest.avi" -t 4 -i "$media/cityCC0.mpg" -filter_complex \
