@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -483,6 +484,70 @@ TEST_F(CliIndex, WallClockStartTimeMakesWallClockSearchWork) {
   EXPECT_EQ(results[0]["camera"], "shelf");
   const CmdResult none = smolvid("search " + shell_quote(db) + " --from 2024-05-02 --json", *dir_);
   EXPECT_TRUE(json::parse(none.out)["results"].empty()) << none.out;
+}
+
+// A SQLite database of another application (python's sqlite3 module), an empty file and junk.
+std::vector<std::string> not_an_index(const TempDir& dir) {
+  const std::string other = dir.file("notes.sqlite");
+  const CmdResult made = run_shell("/usr/bin/python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); "
+                                   "c.execute(\"CREATE TABLE notes(body TEXT)\"); c.execute(\"INSERT INTO notes VALUES (1)\"); c.commit()' " +
+                                       shell_quote(other),
+                                   dir);
+  EXPECT_EQ(made.exit_code, 0) << made.err;
+  write_file(dir.file("empty.sqlite"), "");
+  write_file(dir.file("junk.sqlite"), std::string(4096, 'x'));
+  return {other, dir.file("empty.sqlite"), dir.file("junk.sqlite")};
+}
+
+// files and events in a smolvid index, as python's sqlite3 module reads them: "FILES EVENTS".
+std::string index_counts(const std::string& db, const TempDir& dir) {
+  const CmdResult r = run_shell("/usr/bin/python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); "
+                                "print(c.execute(\"SELECT count(*) FROM files\").fetchone()[0], c.execute(\"SELECT count(*) FROM events\").fetchone()[0])' " +
+                                    shell_quote(db),
+                                dir);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return r.out;
+}
+
+TEST(CliSearch, AFileThatIsNotAnIndexIsRefusedAndLeftUnchanged) {
+  TempDir dir;
+  for (const std::string& db : not_an_index(dir)) {
+    const std::string before = read_file(db);
+    for (const char* args : {" car", " --json", " --html"}) {
+      expect_one_line_failure(smolvid("search " + shell_quote(db) + args, dir), db + ": not a smolvid index");
+    }
+    EXPECT_EQ(read_file(db), before) << db << " was written to by a search";
+    for (const char* side : {"-wal", "-shm", "-journal"}) EXPECT_FALSE(std::filesystem::exists(db + side)) << db << side;
+  }
+}
+
+TEST_F(CliIndex, AFailedIndexLeavesNoNewDatabaseAndKeepsAnExistingOne) {
+  TempDir dir;
+  const std::string clip = shell_quote(media("realshort.mp4"));
+  const std::string no_model = " --model " + shell_quote(dir.file("no-model"));
+  // A new database and a model that does not load: no database is left.
+  const std::string fresh = dir.file("fresh.sqlite");
+  expect_one_line_failure(smolvid("index " + clip + " --db " + shell_quote(fresh) + no_model, dir), dir.file("no-model"));
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) EXPECT_FALSE(std::filesystem::exists(fresh + suffix)) << fresh << suffix;
+  // An existing index is never touched by a failed run.
+  const std::string copy = dir.file("copy.sqlite");
+  std::filesystem::copy_file(db_, copy);
+  const std::string before = read_file(copy);
+  expect_one_line_failure(smolvid("index " + clip + " --db " + shell_quote(copy) + no_model, dir), dir.file("no-model"));
+  EXPECT_EQ(read_file(copy), before);
+  // Neither is another application's database, nor a file that is not SQLite.
+  for (const std::string& db : not_an_index(dir)) {
+    if (read_file(db).empty()) continue;  // an empty file is an empty database: it may become an index
+    const std::string other_before = read_file(db);
+    expect_one_line_failure(smolvid("index " + clip + " --db " + shell_quote(db) + " " + tiny_args(2), dir), db + ": not a smolvid index");
+    EXPECT_EQ(read_file(db), other_before);
+  }
+  // A video that fails after another was indexed: the new database keeps the indexed one.
+  const std::string not_video = dir.file("notes.mp4");
+  write_file(not_video, "these are not video bytes\n");
+  expect_one_line_failure(smolvid("index " + clip + " " + shell_quote(not_video) + " --db " + shell_quote(fresh) + " " + tiny_args(2), dir),
+                          not_video);
+  EXPECT_EQ(index_counts(fresh, dir).substr(0, 2), "1 ");
 }
 
 // ---- full-size model ----------------------------------------------------------------------------
