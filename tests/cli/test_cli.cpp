@@ -385,7 +385,7 @@ TEST(CliBatch, ShardsAreDisjointAndMergeCoversTheManifest) {
   }
   EXPECT_EQ(total, ids.size()) << "shards overlap or miss items";
   const std::string merged = dir.file("merged.jsonl");
-  std::string args = "batch merge " + shell_quote(merged);
+  std::string args = "batch merge --out " + shell_quote(merged);
   for (const auto& f : shard_files) args += " " + shell_quote(f);
   args += " " + shell_quote(shard_files[0]);  // a shard given twice: its lines are duplicates, dropped
   const CmdResult m = smolvid(args + " --manifest " + shell_quote(manifest), dir);
@@ -393,11 +393,51 @@ TEST(CliBatch, ShardsAreDisjointAndMergeCoversTheManifest) {
   const std::map<std::string, int> got = result_ids(merged);
   ASSERT_EQ(got.size(), ids.size());
   for (const auto& [id, count] : got) EXPECT_EQ(count, 1) << id;
+  // The missing video (item 3) failed as an input problem, the others are answered.
+  const std::string text = read_file(merged);
+  size_t start = 0;
+  for (size_t nl = text.find('\n'); nl != std::string::npos; start = nl + 1, nl = text.find('\n', start)) {
+    const json line = json::parse(text.substr(start, nl - start));
+    EXPECT_EQ(line["status"], line["id"] == ids[3] ? "error" : "ok") << line.dump();
+    if (line["id"] == ids[3]) {
+      EXPECT_EQ(line["error_type"], "input") << line.dump();
+    }
+  }
   // Without the last shard, the merge names the missing ids and fails.
-  const CmdResult partial = smolvid("batch merge " + shell_quote(dir.file("partial.jsonl")) + " " + shell_quote(shard_files[0]) + " --manifest " +
-                                  shell_quote(manifest),
-                              dir);
+  const CmdResult partial = smolvid("batch merge --out " + shell_quote(dir.file("partial.jsonl")) + " " + shell_quote(shard_files[0]) +
+                                        " --manifest " + shell_quote(manifest),
+                                    dir);
   if (result_ids(shard_files[0]).size() < ids.size()) expect_one_line_failure(partial, "have no result");
+}
+
+TEST(CliBatch, AFolderIsNotAManifest) {
+  TempDir dir;
+  const std::string folder = dir.file("videos");
+  std::filesystem::create_directory(folder);
+  const std::string results = dir.file("results.jsonl");
+  expect_one_line_failure(smolvid("batch " + shell_quote(folder) + " --out " + shell_quote(results) + " " + tiny_args(2), dir),
+                          "manifest " + folder + ": is a directory");
+  EXPECT_FALSE(std::filesystem::exists(results)) << "a results file was started for a run that cannot run";
+}
+
+TEST(CliBatch, MergeWritesOnlyToOutAndNeverOverAnInput) {
+  TempDir dir;
+  const std::string a = dir.file("shard-0.jsonl"), b = dir.file("shard-1.jsonl");
+  const std::string a_text = "{\"id\":\"1\",\"status\":\"ok\"}\n", b_text = "{\"id\":\"2\",\"status\":\"ok\"}\n";
+  write_file(a, a_text);
+  write_file(b, b_text);
+  // The old form (output first, no --out) is a usage error, not a merge over shard-0.
+  const CmdResult old_form = smolvid("batch merge " + shell_quote(a) + " " + shell_quote(b), dir);
+  EXPECT_EQ(old_form.exit_code, 2) << old_form.err;
+  EXPECT_NE(old_form.err.find("--out"), std::string::npos) << old_form.err;
+  // An output that is one of the inputs is refused.
+  expect_one_line_failure(smolvid("batch merge --out " + shell_quote(a) + " " + shell_quote(a) + " " + shell_quote(b), dir), a);
+  EXPECT_EQ(read_file(a), a_text);
+  EXPECT_EQ(read_file(b), b_text);
+  const std::string merged = dir.file("merged.jsonl");
+  const CmdResult ok = smolvid("batch merge --out " + shell_quote(merged) + " " + shell_quote(a) + " " + shell_quote(b), dir);
+  ASSERT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_EQ(read_file(merged), a_text + b_text);
 }
 
 // ---- index + search -----------------------------------------------------------------------------
