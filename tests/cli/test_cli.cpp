@@ -268,6 +268,49 @@ TEST_F(CliSummarize, OutExtensionChoosesTheFormatAndStdoutIsTheDefault) {
   EXPECT_NE(text.out.find("[00:00:03.0"), std::string::npos) << text.out;
 }
 
+TEST(CliSummarizeOut, ADirectoryOrAMissingFolderFailsBeforeTheModelAndLeavesNothing) {
+  TempDir dir;
+  const std::string clip = shell_quote(media("oa4_launch.webm"));
+  const std::string folder = dir.file("reports");
+  std::filesystem::create_directory(folder);
+  const std::string nested = dir.file("no/such/folder/summary.json");
+  auto leftovers = [&] {
+    std::vector<std::string> names;
+    for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
+      const std::string name = e.path().filename().string();
+      if (name.rfind("stdout", 0) != 0 && name.rfind("stderr", 0) != 0 && name != "reports") names.push_back(name);
+    }
+    return names;
+  };
+  for (const std::string& out : {folder, nested}) {
+    // With the model: the output is refused up front, so nothing is half written.
+    expect_one_line_failure(smolvid("summarize " + clip + " --segment 3s --out " + shell_quote(out) + " " + tiny_args(2), dir), out);
+    // Even a model that cannot load is never reached: the output is checked first.
+    expect_one_line_failure(smolvid("summarize " + clip + " --out " + shell_quote(out) + " --model " + shell_quote(dir.file("no-model")), dir),
+                            "output file " + out + ": ");
+  }
+  EXPECT_TRUE(std::filesystem::is_empty(folder));
+  EXPECT_EQ(leftovers(), std::vector<std::string>{}) << "temporary or partial files were left behind";
+}
+
+TEST(CliSummarizeOut, AnUnknownExtensionIsAUsageErrorUnlessFormatIsGiven) {
+  TempDir dir;
+  const std::string clip = shell_quote(media("oa4_launch.webm"));
+  const std::string notes = dir.file("notes.md");
+  const CmdResult r = smolvid("summarize " + clip + " --segment 3s --out " + shell_quote(notes) + " " + tiny_args(2), dir);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  for (const char* needle : {"'.md'", ".txt (text)", ".json (json)", ".srt (srt)", ".vtt (vtt)", ".ffmeta (chapters)", ".html (html)", "--format"}) {
+    EXPECT_NE(r.err.find(needle), std::string::npos) << "the error does not name " << needle << ": " << r.err;
+  }
+  EXPECT_FALSE(std::filesystem::exists(notes));
+  // --format decides; the file then holds exactly what stdout would.
+  const CmdResult text = smolvid("summarize " + clip + " --segment 3s --format text --out " + shell_quote(notes) + " " + tiny_args(2), dir);
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  const CmdResult stdout_text = smolvid("summarize " + clip + " --segment 3s " + tiny_args(2), dir);
+  ASSERT_EQ(stdout_text.exit_code, 0) << stdout_text.err;
+  EXPECT_EQ(read_file(notes), stdout_text.out);
+}
+
 // ---- batch --------------------------------------------------------------------------------------
 
 std::vector<std::string> manifest_ids(size_t n) {
