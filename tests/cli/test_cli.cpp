@@ -17,6 +17,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "tests/cli/cli_util.h"
@@ -104,6 +105,63 @@ TEST(CliErrors, OfflineWithoutTheModelSaysHowToPointModelAtALocalCopy) {
   expect_one_line_failure(r, "HuggingFaceTB/SmolVLM2-256M-Video-Instruct");
   EXPECT_NE(r.err.find("--model"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("local"), std::string::npos) << r.err;
+}
+
+TEST(CliErrors, AnUnknownCommandIsNamedWithTheClosestOne) {
+  TempDir dir;
+  for (const auto& [args, message] : std::vector<std::pair<std::string, std::string>>{
+           {"nosuch", "smolvid: unknown command 'nosuch'; "},
+           {"serch db.sqlite car", "smolvid: unknown command 'serch' (did you mean 'search'?)"},
+           {"debug goldne x", "smolvid debug: unknown command 'goldne' (did you mean 'golden'?)"}}) {
+    const CmdResult r = smolvid(args, dir);
+    EXPECT_EQ(r.exit_code, 2) << args << ": " << r.err;
+    EXPECT_EQ(count_lines(r.err), 1u) << args << ": " << r.err;
+    EXPECT_EQ(r.err.rfind(message, 0), 0u) << args << ": " << r.err;
+  }
+  // A command's own arguments are not taken for commands.
+  const CmdResult batch = smolvid("batch nosuch.jsonl --out r.jsonl --shard 3/2", dir);
+  EXPECT_EQ(batch.exit_code, 2);
+  EXPECT_EQ(batch.err.find("unknown command"), std::string::npos) << batch.err;
+}
+
+TEST(CliErrors, AModelFileIsNotTakenForAHubRepoId) {
+  TempDir dir;
+  const std::string clip = shell_quote(media("oa4_launch.webm"));
+  write_file(dir.file("model.safetensors"), "not a checkpoint");
+  // "model.safetensors" is also a valid repo id: as a file in the working folder it must not be looked up on the Hub.
+  const std::filesystem::path cwd = std::filesystem::current_path();
+  std::filesystem::current_path(dir.path());
+  const CmdResult relative = smolvid("ask " + clip + " 'What?' --model model.safetensors", dir);
+  std::filesystem::current_path(cwd);
+  expect_one_line_failure(relative, "--model model.safetensors: is a file");
+  expect_one_line_failure(smolvid("ask " + clip + " 'What?' --model " + shell_quote(dir.file("model.safetensors")), dir),
+                          dir.file("model.safetensors") + ": is a file");
+  // A file of a model folder: the message points at the folder.
+  const CmdResult config = smolvid("ask " + clip + " 'What?' --model " + shell_quote(tiny_model() + "/config.json"), dir);
+  expect_one_line_failure(config, "the folder " + tiny_model() + " is one");
+}
+
+TEST(CliFrames, FramesLostToDamageAreAWarningWithTheCount) {
+  TempDir dir;
+  // MEDIA.md: 370 of corrupt_middle.mp4's 377 frames decode; the scenes policy decodes them all.
+  const std::string corrupt = shell_quote(media("edge/corrupt_middle.mp4"));
+  const CmdResult text = smolvid("frames " + corrupt + " --strategy scenes", dir);
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_NE(text.err.find("warning: corrupt_middle.mp4: decode_all: 370 frames decoded of 377 the header declares"), std::string::npos)
+      << text.err;
+  EXPECT_EQ(text.out.find("decoder:"), std::string::npos) << "a warning on stderr, not a note among the picks:\n" << text.out;
+  const CmdResult as_json = smolvid("frames " + corrupt + " --strategy scenes --json", dir);
+  ASSERT_EQ(as_json.exit_code, 0) << as_json.err;
+  const json j = json::parse(as_json.out);
+  ASSERT_EQ(j["warnings"].size(), 1u) << j.dump(1);
+  EXPECT_NE(j["warnings"][0].get<std::string>().find("370 frames decoded of 377"), std::string::npos);
+  EXPECT_TRUE(j["notes"].empty()) << j["notes"].dump();
+  // MEDIA.md: truncated_moov_front.mp4's index claims 377 frames, its bytes hold 147: the metadata
+  // policy reads no frame but still says the file is cut short.
+  const CmdResult truncated = smolvid("frames " + shell_quote(media("edge/truncated_moov_front.mp4")), dir);
+  ASSERT_EQ(truncated.exit_code, 0) << truncated.err;
+  EXPECT_NE(truncated.err.find("warning: truncated_moov_front.mp4: probe: "), std::string::npos) << truncated.err;
+  EXPECT_NE(truncated.err.find("of 377 the header declares"), std::string::npos) << truncated.err;
 }
 
 TEST(CliAsk, JsonListsFramesWithinTheVideoAndOneAnswerPerQuestion) {
