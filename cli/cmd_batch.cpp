@@ -1,5 +1,5 @@
 // smolvid batch MANIFEST --out RESULTS.jsonl [--resume] [--shard K/N] [--item-timeout S]
-// smolvid batch merge OUT.jsonl SHARD.jsonl... [--manifest MANIFEST]
+// smolvid batch merge --out OUT.jsonl SHARD.jsonl... [--manifest MANIFEST]
 // Runs every manifest item of this shard with one model (loaded once), appending one JSON line per
 // item (pipeline/batch.h); failures are recorded and the batch goes on. `merge` joins the results
 // of the shards into one file, dropping duplicate ids and reporting manifest ids without a result.
@@ -148,7 +148,7 @@ const Registrar kBatch(Group::kTop, 50, [](CLI::App& parent) {
   CLI::App* merge = cmd->add_subcommand(
       "merge", "Join shard results into one file: keeps the first line of each id, ignores partial last lines, and with "
                "--manifest lists the ids that have no result (exit 1)");
-  merge->add_option("OUT", m->output, "Merged results file (written atomically)")->required();
+  merge->add_option("--out,-o", m->output, "Merged results file, written atomically; never one of the SHARDS (required)")->required();
   merge->add_option("SHARDS", m->inputs, "Results files of the shards")->required();
   merge->add_option("--manifest", m->manifest, "The manifest the shards ran, to check that every id has a result (default: none)")
       ->check(CLI::ExistingFile);

@@ -119,14 +119,27 @@ void run_frames(const FramesOptions& o) {
   so.fps = o.fps;
   so.skip_secs = o.skip_secs;
   so.dedup = o.dedup;
-  const sampler::Selection sel = sampler::select_frames(o.file, so);
+  sampler::Selection sel = sampler::select_frames(o.file, so);
 
+  // What the decoder met (frames lost to damage, a truncated file) is a warning on stderr (exit codes
+  // in README.md), not a note among the picks.
   std::vector<std::string> files;
   std::vector<std::string> warnings;
+  const std::string kDecoderNote = "decoder: ";
+  for (auto it = sel.notes.begin(); it != sel.notes.end();) {
+    if (it->rfind(kDecoderNote, 0) != 0) {
+      ++it;
+      continue;
+    }
+    warnings.push_back(it->substr(kDecoderNote.size()));
+    it = sel.notes.erase(it);
+  }
   if (!o.out_dir.empty() || !o.contact_sheet.empty()) {
     decode::VideoReader reader(o.file);  // full resolution RGB24
     const auto frames = sampler::fetch_frames(reader, sel);
-    warnings = reader.warnings();
+    for (const std::string& w : reader.warnings()) {
+      if (std::find(warnings.begin(), warnings.end(), w) == warnings.end()) warnings.push_back(w);
+    }
     std::vector<cv::Mat> images;
     for (const auto& f : frames) images.push_back(to_bgr(f));
     if (!o.out_dir.empty()) {
@@ -141,6 +154,7 @@ void run_frames(const FramesOptions& o) {
     if (!o.contact_sheet.empty() && !images.empty()) write_jpeg(o.contact_sheet, contact_sheet(images, sel, o.thumb_width));
   }
 
+  for (const auto& w : warnings) fmt::print(stderr, "warning: {}\n", w);
   if (o.json) {
     fmt::print("{}\n", selection_json(o, sel, files, warnings).dump(2));
     return;
@@ -154,7 +168,6 @@ void run_frames(const FramesOptions& o) {
     fmt::print("{:9.3f} s  {}  {}{}\n", p.time_s, p.label, p.reason, i < files.size() ? "  -> " + files[i] : "");
   }
   for (const auto& n : sel.notes) fmt::print("note: {}\n", n);
-  for (const auto& w : warnings) fmt::print(stderr, "warning: {}\n", w);
   if (!o.contact_sheet.empty()) fmt::print("contact sheet: {}\n", o.contact_sheet);
 }
 

@@ -32,6 +32,16 @@ struct IndexCliOptions {
   ModelCliOptions model;
 };
 
+// When the run fails (an exception leaves run_index), an index that this run created and that
+// holds no video is removed, so a failed first run leaves no empty database behind.
+struct IndexFailureCleanup {
+  pipeline::EventIndex& db;
+  bool succeeded = false;
+  ~IndexFailureCleanup() {
+    if (!succeeded) db.discard_if_unused();
+  }
+};
+
 void run_index(const IndexCliOptions& o) {
   for (const std::string& v : o.videos) require_input(v, "video");
   pipeline::IndexOptions io;
@@ -47,6 +57,7 @@ void run_index(const IndexCliOptions& o) {
   io.generation = o.model.generation(kEventMaxNewTokens);
   io.threads = o.model.threads;
   pipeline::EventIndex db(o.db);  // opened first: a bad --db fails before the model loads
+  IndexFailureCleanup cleanup{db};
   std::unique_ptr<pipeline::Vlm> vlm = load_model(o.model);
 
   size_t events = 0;
@@ -68,6 +79,7 @@ void run_index(const IndexCliOptions& o) {
   }
   const pipeline::EventIndex::Counts c = db.counts();
   fmt::print("{}: {} new events; {} files, {} events in the index\n", o.db, events, c.files, c.events);
+  cleanup.succeeded = true;
 }
 
 const Registrar kIndex(Group::kTop, 60, [](CLI::App& parent) {

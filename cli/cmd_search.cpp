@@ -60,7 +60,7 @@ void run_search(const SearchCliOptions& o) {
   set_bound(o.to, q.to_wall, q.to_video);
   q.limit = o.limit;
   q.match_all_words = o.all_words;
-  const pipeline::EventIndex db(o.db);
+  const pipeline::EventIndex db(o.db, pipeline::EventIndex::Access::kReadOnly);  // a search never writes
   const std::vector<pipeline::EventHit> hits = db.search(q);
   if (o.html) {
     pipeline::write_search_html(hits, q, std::cout);

@@ -5,9 +5,9 @@
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
+#include <algorithm>
+#include <cctype>
 #include <filesystem>
-#include <fstream>
-#include <functional>
 #include <iostream>
 #include <memory>
 #include <stdexcept>
@@ -38,39 +38,29 @@ struct SummarizeCliOptions {
   ModelCliOptions model;
 };
 
-// --format, else the format whose extension --out has, else text.
+// --format, else the format whose extension --out has (none: text). Another extension is a usage
+// error rather than a file in an unexpected format.
 pipeline::SummaryFormat choose_format(const SummarizeCliOptions& o) {
   if (!o.format.empty()) return pipeline::parse_summary_format(o.format);
-  if (!o.out.empty()) {
-    const std::string ext = std::filesystem::path(o.out).extension().string();
-    for (auto f : {pipeline::SummaryFormat::kJson, pipeline::SummaryFormat::kSrt, pipeline::SummaryFormat::kVtt,
-                   pipeline::SummaryFormat::kChapters, pipeline::SummaryFormat::kHtml}) {
-      if (ext == pipeline::summary_format_extension(f)) return f;
-    }
-    if (ext == ".htm") return pipeline::SummaryFormat::kHtml;
+  if (o.out.empty()) return pipeline::SummaryFormat::kText;
+  std::string ext = std::filesystem::path(o.out).extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (ext.empty()) return pipeline::SummaryFormat::kText;
+  if (ext == ".htm") return pipeline::SummaryFormat::kHtml;
+  std::string known;
+  for (auto f : {pipeline::SummaryFormat::kText, pipeline::SummaryFormat::kJson, pipeline::SummaryFormat::kSrt, pipeline::SummaryFormat::kVtt,
+                 pipeline::SummaryFormat::kChapters, pipeline::SummaryFormat::kHtml}) {
+    if (ext == pipeline::summary_format_extension(f)) return f;
+    known += fmt::format("{}{} ({})", known.empty() ? "" : ", ", pipeline::summary_format_extension(f), pipeline::summary_format_name(f));
   }
-  return pipeline::SummaryFormat::kText;
-}
-
-// Writes to a temporary file next to `path`, then renames it, so a failed run leaves no half file.
-void write_file_atomically(const std::string& path, const std::function<void(std::ostream&)>& write) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw std::runtime_error(fmt::format("--out {}: cannot create {}", path, tmp));
-    write(out);
-    out.flush();
-    if (!out) {
-      std::filesystem::remove(tmp);
-      throw std::runtime_error(fmt::format("--out {}: write failed (disk full?)", path));
-    }
-  }
-  std::filesystem::rename(tmp, path);
+  throw CLI::ValidationError("--out", fmt::format("{}: unknown extension '{}'; expected {}, or choose the format with --format",
+                                                  o.out, ext, known));
 }
 
 void run_summarize(const SummarizeCliOptions& o) {
-  require_input(o.video, "video");
   const pipeline::SummaryFormat format = choose_format(o);
+  require_input(o.video, "video");
+  if (!o.out.empty()) pipeline::check_output_file(o.out);  // before the model runs, not after
   pipeline::SummarizeOptions so;
   if (!o.segment.empty()) {
     so.segmenter = "fixed";
@@ -101,7 +91,7 @@ void run_summarize(const SummarizeCliOptions& o) {
     std::cout.flush();
     return;
   }
-  write_file_atomically(o.out, [&](std::ostream& out) { pipeline::write_summary(summary, format, out); });
+  pipeline::write_file_atomically(o.out, [&](std::ostream& out) { pipeline::write_summary(summary, format, out); });
   fmt::print(stderr, "summarize: {} segments, {} written to {}\n", summary.segments.size(), pipeline::summary_format_name(format), o.out);
 }
 
@@ -121,8 +111,8 @@ const Registrar kSummarize(Group::kTop, 40, [](CLI::App& parent) {
       ->check(CLI::Range(1, 64));
   cmd->add_option("--format", o->format,
                   "Output format: text, json (pipeline/summary.schema.json), srt, vtt, chapters (FFmpeg metadata), html "
-                  "(self-contained report with thumbnails) (default: from --out's extension .json/.srt/.vtt/.ffmeta/"
-                  ".html, else text)")
+                  "(self-contained report with thumbnails) (default: from --out's extension .txt/.json/.srt/.vtt/"
+                  ".ffmeta/.html, text without one; another extension needs --format)")
       ->check(CLI::IsMember({"text", "json", "srt", "vtt", "chapters", "html"}));
   cmd->add_option("--out,-o", o->out, "Write the output to this file (replaced atomically) (default: stdout)");
   cmd->add_flag("--no-summary", o->no_summary, "Captions only, skip the overall summary (default: off)");

@@ -3,7 +3,8 @@
 #
 #   sbatch --array=0-7 deploy/slurm-array.sh /data/manifest.jsonl /data/results
 #   # after all tasks finish: merge (deploy/README.md, "Merging shards"), e.g. as a dependent job:
-#   sbatch --dependency=afterok:<array job id> --wrap 'cat /data/results/shard-*.jsonl > /data/results.jsonl'
+#   sbatch --dependency=afterok:<array job id> \
+#     --wrap 'smolvid batch merge --out /data/results.jsonl /data/results/shard-*.jsonl --manifest /data/manifest.jsonl'
 #
 # smolvid reads SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_MIN and SLURM_ARRAY_TASK_COUNT, so the
 # shard is (ID - MIN)/COUNT; use a contiguous range (--array=0-7 or 1-8, not 0-7:2). A requeued

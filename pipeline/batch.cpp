@@ -15,6 +15,8 @@
 #include <regex>
 #include <sstream>
 
+#include "pipeline/outputs.h"
+
 namespace smolvid::pipeline {
 namespace {
 
@@ -153,9 +155,15 @@ std::vector<BatchItem> parse_manifest(std::istream& in, const std::string& name)
 }
 
 std::vector<BatchItem> read_manifest(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    throw BatchError(fmt::format("manifest {}: is a directory, expected a JSONL file (one item per line)", path));
+  }
   std::ifstream in(path);
   if (!in) throw BatchError(fmt::format("cannot read manifest {}: {}", path, std::strerror(errno)));
-  return parse_manifest(in, path);
+  std::vector<BatchItem> items = parse_manifest(in, path);
+  if (in.bad()) throw BatchError(fmt::format("cannot read manifest {}: {}", path, std::strerror(errno)));
+  return items;
 }
 
 uint64_t stable_id_hash(const std::string& id) {
@@ -266,6 +274,24 @@ void ResultsLog::append(const nlohmann::json& line) {
   done_.insert(line["id"].get<std::string>());
 }
 
+const char* item_error_kind_name(ItemErrorKind kind) {
+  switch (kind) {
+    case ItemErrorKind::kInput: return "input";
+    case ItemErrorKind::kOptions: return "options";
+    case ItemErrorKind::kModel: return "model";
+    case ItemErrorKind::kTimeout: return "timeout";
+  }
+  return "input";
+}
+
+ItemErrorKind item_error_kind(const std::exception& error) {
+  if (const auto* e = dynamic_cast<const ItemError*>(&error)) return e->kind();
+  if (dynamic_cast<const TimeoutError*>(&error)) return ItemErrorKind::kTimeout;
+  if (dynamic_cast<const VlmError*>(&error)) return ItemErrorKind::kModel;
+  if (dynamic_cast<const BatchError*>(&error) || dynamic_cast<const std::invalid_argument*>(&error)) return ItemErrorKind::kOptions;
+  return ItemErrorKind::kInput;
+}
+
 BatchReport run_batch(const std::vector<BatchItem>& items, const BatchOptions& options, const ItemRunner& run_item,
                       const ItemDone& on_done) {
   if (options.out_path.empty()) throw BatchError("batch: no results file given (--out)");
@@ -297,15 +323,11 @@ BatchReport run_batch(const std::vector<BatchItem>& items, const BatchOptions& o
         }
       }
       ++report.ok;
-    } catch (const TimeoutError& e) {
-      line["status"] = "error";
-      line["error_type"] = "timeout";
-      line["error"] = fmt::format("{} (--item-timeout {} s)", e.what(), options.item_timeout_s);
-      ++report.failed;
     } catch (const std::exception& e) {
+      const ItemErrorKind kind = item_error_kind(e);
       line["status"] = "error";
-      line["error_type"] = "error";
-      line["error"] = e.what();
+      line["error_type"] = item_error_kind_name(kind);
+      line["error"] = kind == ItemErrorKind::kTimeout ? fmt::format("{} (--item-timeout {} s)", e.what(), options.item_timeout_s) : e.what();
       ++report.failed;
     }
     for (const char* key : {"answers", "summary"}) {
@@ -324,6 +346,12 @@ BatchReport run_batch(const std::vector<BatchItem>& items, const BatchOptions& o
 MergeReport merge_results(const std::vector<std::string>& inputs, const std::string& output,
                           const std::vector<BatchItem>* manifest) {
   MergeReport report;
+  std::error_code ec;
+  for (const std::string& input : inputs) {
+    if (std::filesystem::equivalent(input, output, ec)) {
+      throw BatchError(fmt::format("merge: the output {} is also an input ({}); write the merge to another file", output, input));
+    }
+  }
   std::set<std::string> seen;
   std::string merged;
   for (const std::string& input : inputs) {
@@ -359,16 +387,7 @@ MergeReport merge_results(const std::vector<std::string>& inputs, const std::str
       if (!seen.count(item.id)) report.missing_ids.push_back(item.id);
     }
   }
-  const std::string tmp = output + fmt::format(".tmp{}", ::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << merged;
-    out.flush();
-    if (!out) throw BatchError(fmt::format("cannot write {}", tmp));
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, output, ec);
-  if (ec) throw BatchError(fmt::format("cannot rename {} to {}: {}", tmp, output, ec.message()));
+  write_file_atomically(output, [&](std::ostream& out) { out << merged; });
   return report;
 }
 

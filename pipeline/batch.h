@@ -25,8 +25,8 @@
 //   sampling  object of sampler overrides, passed to the job unchanged
 // Results: JSON Lines, one object per processed item:
 //   {"id", "task", "video", "status": "ok"|"error", ...fields from the job (answers, summary),
-//    "error": message (status error), "error_type": "timeout"|"error", "timings_s": {"total"},
-//    "shard": "K/N"}
+//    "error": message (status error), "error_type": why it failed (status error; ItemErrorKind:
+//    "input", "options", "model" or "timeout"), "timings_s": {"total"}, "shard": "K/N"}
 // Each line is written with one write(2) on an O_APPEND descriptor and then fsync'ed, so a crash
 // leaves at most one partial last line; --resume cuts it off and skips every id that already has
 // a line (ok or error), so a killed run resumed produces each item exactly once.
@@ -51,6 +51,31 @@ class BatchError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Why an item failed: the "error_type" of its result line.
+//   input    the video cannot be opened, read or decoded (a missing file, not a video, no frame
+//            where one was asked for)
+//   options  the item asks for what cannot be done: an invalid sampling override, a time range
+//            outside the video, a policy that picks no frame in the range
+//   model    the model failed on the item (tensors, tokenizer, chat template, memory, device)
+//   timeout  the item ran longer than --item-timeout
+enum class ItemErrorKind { kInput, kOptions, kModel, kTimeout };
+const char* item_error_kind_name(ItemErrorKind kind);  // "input", "options", "model", "timeout"
+
+// Thrown by an ItemRunner that knows why its item failed.
+class ItemError : public std::runtime_error {
+ public:
+  ItemError(ItemErrorKind kind, const std::string& message) : std::runtime_error(message), kind_(kind) {}
+  ItemErrorKind kind() const { return kind_; }
+
+ private:
+  ItemErrorKind kind_;
+};
+
+// The kind of a failure thrown by an ItemRunner: an ItemError says it; TimeoutError is a timeout,
+// VlmError a model failure; BatchError and std::invalid_argument (e.g. sampler::SamplerError) are
+// options; anything else happened while reading the video: input.
+ItemErrorKind item_error_kind(const std::exception& error);
+
 struct BatchItem {
   std::string id;
   std::string video;
@@ -62,7 +87,7 @@ struct BatchItem {
 };
 
 // Throws BatchError naming the manifest and line for malformed JSON, missing/invalid fields,
-// unknown keys and duplicate ids.
+// unknown keys and duplicate ids; read_manifest also for a directory or an unreadable file.
 std::vector<BatchItem> parse_manifest(std::istream& in, const std::string& name);
 std::vector<BatchItem> read_manifest(const std::string& path);
 
@@ -124,7 +149,7 @@ struct BatchOptions {
 };
 
 // Runs one item; returns the fields to add to its result line (e.g. {"answers": [...]}). Throws
-// to fail the item (TimeoutError is recorded as error_type "timeout").
+// to fail the item (error_type from item_error_kind).
 using ItemRunner = std::function<nlohmann::json(const BatchItem&, const Deadline&)>;
 // Called after each item's line is written (progress display).
 using ItemDone = std::function<void(const BatchItem&, const nlohmann::json& result_line)>;
@@ -143,7 +168,8 @@ BatchReport run_batch(const std::vector<BatchItem>& items, const BatchOptions& o
 
 // Merging shard outputs: concatenates the inputs into `output` (written to a temporary file and
 // renamed), keeping the first line of each id and dropping later duplicates; with a manifest,
-// reports the ids that have no line. Partial last lines of inputs are ignored.
+// reports the ids that have no line. Partial last lines of inputs are ignored. An output that is
+// one of the inputs is refused (BatchError) before anything is read or written.
 struct MergeReport {
   size_t lines_read = 0;
   size_t written = 0;

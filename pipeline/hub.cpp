@@ -566,6 +566,12 @@ ResolvedModel resolve_model(const std::string& model, const HubOptions& options)
     r.from_cache = true;
     return r;
   }
+  if (fs::exists(model, ec)) {  // a file, never a repo id even when its name looks like one
+    const fs::path folder = fs::absolute(model, ec).parent_path();
+    throw HubError(fmt::format("--model {}: is a file, expected a model directory (config.json, tokenizer files, "
+                               "*.safetensors) or a Hugging Face repo id ORG/NAME{}",
+                               model, fs::exists(folder / "config.json", ec) ? fmt::format("; the folder {} is one", folder.string()) : ""));
+  }
   if (!is_repo_id(model)) {
     throw HubError(fmt::format("--model {}: not an existing directory, nor a Hugging Face repo id like ORG/NAME[@REVISION]", model));
   }

@@ -85,8 +85,8 @@ std::string default_cache_dir();
 std::string repo_cache_dir(const std::string& cache_dir, const std::string& repo_id);
 
 // A local directory (must exist and hold config.json) or a repo id (cache, then download).
-// Throws HubError: a path that does not exist and is not a repo id, a directory without
-// config.json, offline and not cached, HTTP errors (401/403: says to set HF_TOKEN; 404: repo or
+// Throws HubError: a path that does not exist and is not a repo id, an existing file (even one
+// named like a repo id), a directory without config.json, offline and not cached, HTTP errors (401/403: says to set HF_TOKEN; 404: repo or
 // revision not found), checksum mismatches.
 ResolvedModel resolve_model(const std::string& model, const HubOptions& options);
 

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <ctime>
+#include <filesystem>
 #include <ostream>
 #include <regex>
 
@@ -110,6 +111,12 @@ class Statement {
   sqlite3_stmt* stmt_ = nullptr;
 };
 
+// The database and the files SQLite keeps beside it.
+void remove_database_files(const std::string& path) {
+  std::error_code ec;
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) std::filesystem::remove(path + suffix, ec);
+}
+
 }  // namespace
 
 std::optional<double> parse_wallclock(const std::string& text) {
@@ -183,52 +190,96 @@ std::string fts_query(const std::string& text, bool match_all_words) {
   return q;
 }
 
-EventIndex::EventIndex(const std::string& path) : path_(path) {
-  if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr) != SQLITE_OK) {
+EventIndex::EventIndex(const std::string& path, Access access) : path_(path) {
+  std::error_code ec;
+  const bool existed = std::filesystem::exists(path, ec);
+  const int mode = access == Access::kReadOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+  if (sqlite3_open_v2(path.c_str(), &db_, mode | SQLITE_OPEN_FULLMUTEX, nullptr) != SQLITE_OK) {
     const std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
     sqlite3_close(db_);
     db_ = nullptr;
     throw IndexError(fmt::format("cannot open index database {}: {}", path, msg));
   }
+  created_file_ = access == Access::kCreate && !existed;
   try {
     sqlite3_busy_timeout(db_, 30000);
     if (!sqlite3_compileoption_used("ENABLE_FTS5")) {
       throw IndexError(fmt::format("{}: this SQLite ({}) was built without FTS5, which search needs", path, sqlite3_libversion()));
     }
-    int64_t v = 0;
-    {
-      Statement version(db_, path_, "PRAGMA user_version");
-      version.step();
-      v = version.int64(0);
-    }  // finalized: an open statement would keep a read transaction and block the WAL switch
-    exec("PRAGMA journal_mode=WAL");
-    exec("PRAGMA foreign_keys=ON");
-    if (v == 0) {
-      exec("BEGIN IMMEDIATE");
-      try {
-        bool fresh = false;
-        {
-          Statement tables(db_, path_, "SELECT count(*) FROM sqlite_master WHERE name = 'files'");
-          tables.step();
-          fresh = tables.int64(0) == 0;
-        }
-        if (fresh) {
-          exec(kSchema);
-          exec(fmt::format("PRAGMA user_version = {}", kSchemaVersion).c_str());
-        }
-        exec("COMMIT");
-      } catch (...) {
-        sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-        throw;
-      }
-    } else if (v != kSchemaVersion) {
-      throw IndexError(fmt::format("{}: index schema version {} is not the supported version {}", path, v, kSchemaVersion));
-    }
+    create_or_check_schema(access);
   } catch (...) {
     sqlite3_close(db_);
     db_ = nullptr;
+    if (created_file_) remove_database_files(path);
     throw;
   }
+}
+
+int64_t EventIndex::user_version() const {
+  // The first read of the file: SQLite reports a file that is not a database here.
+  if (sqlite3_exec(db_, "SELECT 1 FROM sqlite_master LIMIT 1", nullptr, nullptr, nullptr) == SQLITE_NOTADB) {
+    throw IndexError(fmt::format("{}: not a smolvid index (not an SQLite database)", path_));
+  }
+  Statement version(db_, path_, "PRAGMA user_version");
+  version.step();
+  return version.int64(0);
+}
+
+int64_t EventIndex::table_count(const char* where) const {
+  Statement tables(db_, path_, fmt::format("SELECT count(*) FROM sqlite_master WHERE {}", where).c_str());
+  tables.step();
+  return tables.int64(0);
+}
+
+// The schema is created only in an empty database: another application's database (tables of its
+// own, or a user_version that is not ours) is refused untouched, before the journal mode changes.
+void EventIndex::create_or_check_schema(Access access) {
+  constexpr const char* kOurTables = "type = 'table' AND name IN ('files', 'events', 'events_fts')";
+  auto check = [&](int64_t version) {
+    if (version == kSchemaVersion && table_count(kOurTables) == 3) return;
+    std::error_code ec;
+    if (version == 0 && table_count("1") == 0) {
+      throw IndexError(fmt::format("{}: not a smolvid index ({}; create one with smolvid index --db)", path_,
+                                   std::filesystem::file_size(path_, ec) == 0 ? "the file is empty" : "an empty SQLite database"));
+    }
+    if (version > kSchemaVersion && table_count(kOurTables) == 3) {
+      throw IndexError(fmt::format("{}: index schema version {} is not the supported version {}", path_, version, kSchemaVersion));
+    }
+    throw IndexError(fmt::format("{}: not a smolvid index (an SQLite database without smolvid's tables)", path_));
+  };
+  const int64_t version = user_version();
+  if (access == Access::kReadOnly) return check(version);
+  if (version != 0 || table_count("1") != 0) check(version);
+  exec("PRAGMA journal_mode=WAL");
+  exec("PRAGMA foreign_keys=ON");
+  if (version != 0) return;
+  exec("BEGIN IMMEDIATE");  // another process may be creating the schema right now
+  try {
+    if (table_count("1") == 0) {
+      exec(kSchema);
+      exec(fmt::format("PRAGMA user_version = {}", kSchemaVersion).c_str());
+    } else {
+      check(user_version());
+    }
+    exec("COMMIT");
+  } catch (...) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+}
+
+bool EventIndex::discard_if_unused() {
+  if (!db_) return false;
+  bool unused = false;
+  try {
+    unused = created_file_ && !writing_ && counts().files == 0;
+  } catch (const IndexError&) {
+    unused = false;  // cannot tell: keep the file
+  }
+  sqlite3_close(db_);
+  db_ = nullptr;
+  if (unused) remove_database_files(path_);
+  return unused;
 }
 
 EventIndex::~EventIndex() { sqlite3_close(db_); }

@@ -4,6 +4,7 @@
 //
 // Usage:
 //   smolvid::pipeline::EventIndex db("cams.sqlite");              // creates the schema if needed
+//   smolvid::pipeline::EventIndex ro("cams.sqlite", EventIndex::Access::kReadOnly);  // search
 //   smolvid::pipeline::IndexedFile f{"lobby-0900.mp4", "lobby", sha256_file(path),
 //                                    options_hash(opts, model), 3600.0, start_unix_s, model, opts};
 //   if (auto writer = db.begin_file(f)) {                         // nullptr: already indexed
@@ -108,9 +109,16 @@ std::string fts_query(const std::string& text, bool match_all_words);
 
 class EventIndex {
  public:
-  // Opens or creates the database and its schema; throws IndexError naming the file (not SQLite,
-  // another schema version, SQLite without FTS5).
-  explicit EventIndex(const std::string& path);
+  enum class Access {
+    kCreate,    // read and write (index): a missing file or an empty database gets the schema
+    kReadOnly,  // read only (search): never writes the file, which must already be a smolvid index
+                // (SQLite's readers of a WAL file keep its -wal/-shm beside it, as every reader does)
+  };
+  // Opens the database (with kCreate, creating the file and its schema when needed). Throws
+  // IndexError naming the file when it is not a smolvid index: not SQLite, an empty file (read
+  // only), another application's database (it is never changed), another schema version; or when
+  // SQLite lacks FTS5.
+  explicit EventIndex(const std::string& path, Access access = Access::kCreate);
   ~EventIndex();
   EventIndex(const EventIndex&) = delete;
   EventIndex& operator=(const EventIndex&) = delete;
@@ -151,11 +159,21 @@ class EventIndex {
   Counts counts() const;
   const std::string& path() const { return path_; }
 
+  // For a run that failed: when this object created the file and no video was indexed into it,
+  // removes the file (and its -wal/-shm), so a failed first run leaves no empty index behind.
+  // Closes the database either way (the object is unusable afterwards). Returns true when the
+  // file was removed. A file that existed before is never removed.
+  bool discard_if_unused();
+
  private:
   void exec(const char* sql) const;
+  int64_t user_version() const;
+  int64_t table_count(const char* where) const;
+  void create_or_check_schema(Access access);
   std::string path_;
   sqlite3* db_ = nullptr;
   bool writing_ = false;
+  bool created_file_ = false;
 };
 
 // Search results as JSON ({"query", "results": [...]}) or as a self-contained HTML page with the

@@ -36,7 +36,7 @@ std::pair<double, double> clip_range(const std::pair<double, double>& span, cons
   const double a = std::max(span.first, from.value_or(span.first));
   const double b = std::min(span.second, to.value_or(span.second));
   if (!(b > a)) {
-    throw JobError(fmt::format("{}: the range [{}, {}) s does not overlap the video [{:.3f}, {:.3f}) s", path,
+    throw JobOptionsError(fmt::format("{}: the range [{}, {}) s does not overlap the video [{:.3f}, {:.3f}) s", path,
                                from ? fmt::format("{}", *from) : "start", to ? fmt::format("{}", *to) : "end", span.first, span.second));
   }
   return {a, b};
@@ -130,6 +130,28 @@ std::string trim(const std::string& s) {
   return s.substr(a, s.find_last_not_of(" \t\r\n") - a + 1);
 }
 
+// The model as a batch item sees it: whatever fails inside the model, from whichever library
+// (tensors, tokenizer, chat template, memory), is a model failure of the item; its deadline stays
+// a timeout.
+class ItemModel : public Vlm {
+ public:
+  explicit ItemModel(Vlm& vlm) : vlm_(vlm) {}
+  std::vector<Generation> generate(const VisualInput& input, const std::vector<std::string>& prompts, const GenerationOptions& options,
+                                   const TextCallback& on_text) override {
+    try {
+      return vlm_.generate(input, prompts, options, on_text);
+    } catch (const TimeoutError&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw ItemError(ItemErrorKind::kModel, e.what());
+    }
+  }
+  std::string model_name() const override { return vlm_.model_name(); }
+
+ private:
+  Vlm& vlm_;
+};
+
 }  // namespace
 
 bool is_image_path(const std::string& path) {
@@ -140,7 +162,7 @@ bool is_image_path(const std::string& path) {
 
 AskResult ask(Vlm& vlm, const std::string& input, const std::vector<std::string>& questions, const AskOptions& options,
               const TextCallback& on_text) {
-  if (questions.empty()) throw JobError(fmt::format("ask {}: no question given", input));
+  if (questions.empty()) throw JobOptionsError(fmt::format("ask {}: no question given", input));
   const auto t0 = Clock::now();
   AskResult r;
   r.input = input;
@@ -163,7 +185,7 @@ AskResult ask(Vlm& vlm, const std::string& input, const std::vector<std::string>
     const sampler::Selection sel = select_in_range(reader, options.sampling, span, range.first, range.second);
     r.timings_s["sample"] = seconds_since(t0);
     if (sel.picks.empty()) {
-      throw JobError(fmt::format("ask {}: the {} policy chose no frame in [{:.3f}, {:.3f}) s", input, options.sampling.policy,
+      throw JobOptionsError(fmt::format("ask {}: the {} policy chose no frame in [{:.3f}, {:.3f}) s", input, options.sampling.policy,
                                  range.first, range.second));
     }
     const auto t1 = Clock::now();
@@ -182,7 +204,7 @@ AskResult ask(Vlm& vlm, const std::string& input, const std::vector<std::string>
   r.answers = vlm.generate(visual, questions, options.generation, on_text);
   r.timings_s["model"] = seconds_since(t2);
   if (r.answers.size() != questions.size()) {
-    throw JobError(fmt::format("ask {}: model {} returned {} answers for {} questions", input, r.model, r.answers.size(), questions.size()));
+    throw VlmError(fmt::format("ask {}: model {} returned {} answers for {} questions", input, r.model, r.answers.size(), questions.size()));
   }
   r.timings_s["total"] = seconds_since(t0);
   return r;
@@ -214,7 +236,7 @@ nlohmann::json ask_to_json(const AskResult& r) {
 }
 
 std::vector<std::pair<double, double>> summary_segments(const std::string& video, const SummarizeOptions& o) {
-  if (!(o.segment_s > 0)) throw JobError(fmt::format("summarize {}: segment length {} s must be > 0", video, o.segment_s));
+  if (!(o.segment_s > 0)) throw JobOptionsError(fmt::format("summarize {}: segment length {} s must be > 0", video, o.segment_s));
   decode::VideoReader reader(video, full_reader(o.threads));
   const auto range = clip_range(video_span(reader), o.start_s, o.end_s, video);
   std::vector<std::pair<double, double>> cuts;  // before splitting long ones
@@ -245,7 +267,7 @@ std::vector<std::pair<double, double>> summary_segments(const std::string& video
     }
     cuts = merged;
   } else {
-    throw JobError(fmt::format("summarize {}: unknown segmenter '{}' (expected scenes or fixed)", video, o.segmenter));
+    throw JobOptionsError(fmt::format("summarize {}: unknown segmenter '{}' (expected scenes or fixed)", video, o.segmenter));
   }
   std::vector<std::pair<double, double>> out;
   for (const auto& [a, b] : cuts) {
@@ -260,7 +282,7 @@ std::vector<std::pair<double, double>> summary_segments(const std::string& video
 }
 
 Summary summarize(Vlm& vlm, const std::string& video, const SummarizeOptions& o, const JobProgress& progress) {
-  if (o.frames_per_segment < 1) throw JobError(fmt::format("summarize {}: frames_per_segment must be >= 1", video));
+  if (o.frames_per_segment < 1) throw JobOptionsError(fmt::format("summarize {}: frames_per_segment must be >= 1", video));
   const auto t0 = Clock::now();
   Summary s;
   s.video = video;
@@ -362,7 +384,7 @@ std::optional<double> wallclock_from_filename(const std::string& path) {
 }
 
 IndexVideoResult index_video(Vlm& vlm, EventIndex& db, const std::string& video, const IndexOptions& o, const JobProgress& progress) {
-  if (o.frames_per_event < 1) throw JobError(fmt::format("index {}: frames_per_event must be >= 1", video));
+  if (o.frames_per_event < 1) throw JobOptionsError(fmt::format("index {}: frames_per_event must be >= 1", video));
   IndexVideoResult result;
   IndexedFile file;
   file.path = video;
@@ -442,7 +464,8 @@ IndexVideoResult index_video(Vlm& vlm, EventIndex& db, const std::string& video,
 }
 
 ItemRunner make_batch_runner(Vlm& vlm, const AskOptions& ask_defaults, const SummarizeOptions& summarize_defaults) {
-  return [&vlm, ask_defaults, summarize_defaults](const BatchItem& item, const Deadline& deadline) -> nlohmann::json {
+  const ItemRunner run = [&vlm, ask_defaults, summarize_defaults](const BatchItem& item, const Deadline& deadline) -> nlohmann::json {
+    ItemModel model(vlm);
     const nlohmann::json& ov = item.sampling;
     auto number = [&](const char* key) {
       if (!ov[key].is_number()) throw BatchError(fmt::format("item {}: sampling.{} must be a number, got {}", item.id, key, ov[key].dump()));
@@ -462,7 +485,7 @@ ItemRunner make_batch_runner(Vlm& vlm, const AskOptions& ask_defaults, const Sum
       o.caption_generation.deadline = deadline;
       o.summary_generation.deadline = deadline;
       if (!item.questions.empty()) throw BatchError(fmt::format("item {}: task summarize takes no questions", item.id));
-      return {{"summary", summary_to_json(summarize(vlm, item.video, o))}};
+      return {{"summary", summary_to_json(summarize(model, item.video, o))}};
     }
     AskOptions o = ask_defaults;
     for (const auto& [key, value] : ov.items()) {
@@ -475,9 +498,18 @@ ItemRunner make_batch_runner(Vlm& vlm, const AskOptions& ask_defaults, const Sum
     o.start_s = item.start_s;
     o.end_s = item.end_s;
     o.generation.deadline = deadline;
-    const AskResult r = ask(vlm, item.video, item.questions, o);
+    const AskResult r = ask(model, item.video, item.questions, o);
     const nlohmann::json j = ask_to_json(r);
     return {{"answers", j["answers"]}, {"frames", j["frames"]}, {"model", r.model}, {"timings_s", j["timings_s"]}};
+  };
+  // Failures get their kind (pipeline/batch.h): options that do not fit the video here, model
+  // failures through ItemModel, the rest by their type (run_batch).
+  return [run](const BatchItem& item, const Deadline& deadline) {
+    try {
+      return run(item, deadline);
+    } catch (const JobOptionsError& e) {
+      throw ItemError(ItemErrorKind::kOptions, e.what());
+    }
   };
 }
 

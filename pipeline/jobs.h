@@ -36,6 +36,13 @@ class JobError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A job's options do not fit its input: a time range outside the video, a policy that picks no
+// frame in the range, an invalid segment length or frame count.
+class JobOptionsError : public JobError {
+ public:
+  using JobError::JobError;
+};
+
 // GenerationOptions with another max_new_tokens.
 inline GenerationOptions max_tokens(int max_new_tokens) {
   GenerationOptions g;
@@ -139,7 +146,9 @@ std::optional<double> wallclock_from_filename(const std::string& path);
 // The ItemRunner for run_batch: "ask" items -> {"answers": [...], "frames": [...]}, "summarize"
 // items -> {"summary": <summary JSON>}; the item's start/end and sampling overrides apply
 // ("policy"/"strategy", "max_frames", "fps" for ask; "segmenter", "segment_s",
-// "frames_per_segment" for summarize). Unknown override keys fail the item.
+// "frames_per_segment" for summarize). Unknown override keys fail the item. A failed item's
+// error_type (pipeline/batch.h) is "model" for any failure inside the model, "options" for
+// overrides or a range that do not fit the video, "input" for a video that cannot be read.
 ItemRunner make_batch_runner(Vlm& vlm, const AskOptions& ask_defaults, const SummarizeOptions& summarize_defaults);
 
 }  // namespace smolvid::pipeline

@@ -1,8 +1,13 @@
 #include "pipeline/outputs.h"
 
 #include <fmt/core.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <ostream>
 
 #include "pipeline/version.h"
@@ -214,6 +219,35 @@ void write_html(const Summary& summary, std::ostream& out) {
         << "<p class=\"caption\">" << html_escape(s.caption) << "</p>\n</div>\n</section>\n";
   }
   out << "</body>\n</html>\n";
+}
+
+void check_output_file(const std::string& path) {
+  std::error_code ec;
+  if (path.empty()) throw OutputError("output file: the name is empty");
+  if (std::filesystem::is_directory(path, ec)) throw OutputError(fmt::format("output file {}: is a directory, expected a file name", path));
+  const std::filesystem::path folder = std::filesystem::path(path).parent_path();
+  if (!folder.empty() && !std::filesystem::is_directory(folder, ec)) {
+    throw OutputError(fmt::format("output file {}: the folder {} does not exist", path, folder.string()));
+  }
+}
+
+void write_file_atomically(const std::string& path, const std::function<void(std::ostream&)>& write) {
+  check_output_file(path);
+  const std::string tmp = fmt::format("{}.tmp{}", path, ::getpid());
+  try {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) throw OutputError(fmt::format("output file {}: cannot create {}: {}", path, tmp, std::strerror(errno)));
+    write(out);
+    out.close();
+    if (!out) throw OutputError(fmt::format("output file {}: writing {} failed (disk full?)", path, tmp));
+    std::error_code ec;
+    std::filesystem::rename(tmp, path, ec);
+    if (ec) throw OutputError(fmt::format("output file {}: cannot replace it: {}", path, ec.message()));
+  } catch (...) {
+    std::error_code ec;
+    std::filesystem::remove(tmp, ec);
+    throw;
+  }
 }
 
 void write_summary(const Summary& summary, SummaryFormat format, std::ostream& out) {

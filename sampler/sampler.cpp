@@ -198,7 +198,9 @@ Selection select_frames(decode::VideoReader& reader, const SamplerOptions& o) {
 
 Selection select_frames(const std::string& path, const SamplerOptions& o) {
   decode::VideoReader reader(path, small_reader(decode::PixelFormat::kGray8, o.analysis_side, o.threads));
-  return select_frames(reader, o);
+  Selection sel = select_frames(reader, o);
+  for (const auto& w : reader.warnings()) sel.notes.push_back("decoder: " + w);  // e.g. a truncated file's probe
+  return sel;
 }
 
 std::vector<decode::Frame> fetch_frames(decode::VideoReader& reader, const Selection& sel, decode::SeekMode mode) {

@@ -60,7 +60,8 @@ std::vector<FrameFeatures> analyze_video(const std::string& path, decode::PixelF
                                          const AnalysisOptions& options = {}, int threads = 0,
                                          std::vector<std::string>* notes = nullptr);
 
-// Runs the policy on a file or URL.
+// Runs the policy on a file or URL. The decoder's warnings (e.g. a truncated file) are appended
+// to the selection's notes as "decoder: ...".
 Selection select_frames(const std::string& path, const SamplerOptions& options);
 // The same for an open reader: metadata come from reader.probe(); policies that analyse pixels
 // open a second, small reader on reader.path() (the given reader's settings are left alone).

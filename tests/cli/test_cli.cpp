@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -16,6 +17,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "tests/cli/cli_util.h"
@@ -103,6 +105,63 @@ TEST(CliErrors, OfflineWithoutTheModelSaysHowToPointModelAtALocalCopy) {
   expect_one_line_failure(r, "HuggingFaceTB/SmolVLM2-256M-Video-Instruct");
   EXPECT_NE(r.err.find("--model"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("local"), std::string::npos) << r.err;
+}
+
+TEST(CliErrors, AnUnknownCommandIsNamedWithTheClosestOne) {
+  TempDir dir;
+  for (const auto& [args, message] : std::vector<std::pair<std::string, std::string>>{
+           {"nosuch", "smolvid: unknown command 'nosuch'; "},
+           {"serch db.sqlite car", "smolvid: unknown command 'serch' (did you mean 'search'?)"},
+           {"debug goldne x", "smolvid debug: unknown command 'goldne' (did you mean 'golden'?)"}}) {
+    const CmdResult r = smolvid(args, dir);
+    EXPECT_EQ(r.exit_code, 2) << args << ": " << r.err;
+    EXPECT_EQ(count_lines(r.err), 1u) << args << ": " << r.err;
+    EXPECT_EQ(r.err.rfind(message, 0), 0u) << args << ": " << r.err;
+  }
+  // A command's own arguments are not taken for commands.
+  const CmdResult batch = smolvid("batch nosuch.jsonl --out r.jsonl --shard 3/2", dir);
+  EXPECT_EQ(batch.exit_code, 2);
+  EXPECT_EQ(batch.err.find("unknown command"), std::string::npos) << batch.err;
+}
+
+TEST(CliErrors, AModelFileIsNotTakenForAHubRepoId) {
+  TempDir dir;
+  const std::string clip = shell_quote(media("oa4_launch.webm"));
+  write_file(dir.file("model.safetensors"), "not a checkpoint");
+  // "model.safetensors" is also a valid repo id: as a file in the working folder it must not be looked up on the Hub.
+  const std::filesystem::path cwd = std::filesystem::current_path();
+  std::filesystem::current_path(dir.path());
+  const CmdResult relative = smolvid("ask " + clip + " 'What?' --model model.safetensors", dir);
+  std::filesystem::current_path(cwd);
+  expect_one_line_failure(relative, "--model model.safetensors: is a file");
+  expect_one_line_failure(smolvid("ask " + clip + " 'What?' --model " + shell_quote(dir.file("model.safetensors")), dir),
+                          dir.file("model.safetensors") + ": is a file");
+  // A file of a model folder: the message points at the folder.
+  const CmdResult config = smolvid("ask " + clip + " 'What?' --model " + shell_quote(tiny_model() + "/config.json"), dir);
+  expect_one_line_failure(config, "the folder " + tiny_model() + " is one");
+}
+
+TEST(CliFrames, FramesLostToDamageAreAWarningWithTheCount) {
+  TempDir dir;
+  // MEDIA.md: 370 of corrupt_middle.mp4's 377 frames decode; the scenes policy decodes them all.
+  const std::string corrupt = shell_quote(media("edge/corrupt_middle.mp4"));
+  const CmdResult text = smolvid("frames " + corrupt + " --strategy scenes", dir);
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_NE(text.err.find("warning: corrupt_middle.mp4: decode_all: 370 frames decoded of 377 the header declares"), std::string::npos)
+      << text.err;
+  EXPECT_EQ(text.out.find("decoder:"), std::string::npos) << "a warning on stderr, not a note among the picks:\n" << text.out;
+  const CmdResult as_json = smolvid("frames " + corrupt + " --strategy scenes --json", dir);
+  ASSERT_EQ(as_json.exit_code, 0) << as_json.err;
+  const json j = json::parse(as_json.out);
+  ASSERT_EQ(j["warnings"].size(), 1u) << j.dump(1);
+  EXPECT_NE(j["warnings"][0].get<std::string>().find("370 frames decoded of 377"), std::string::npos);
+  EXPECT_TRUE(j["notes"].empty()) << j["notes"].dump();
+  // MEDIA.md: truncated_moov_front.mp4's index claims 377 frames, its bytes hold 147: the metadata
+  // policy reads no frame but still says the file is cut short.
+  const CmdResult truncated = smolvid("frames " + shell_quote(media("edge/truncated_moov_front.mp4")), dir);
+  ASSERT_EQ(truncated.exit_code, 0) << truncated.err;
+  EXPECT_NE(truncated.err.find("warning: truncated_moov_front.mp4: probe: "), std::string::npos) << truncated.err;
+  EXPECT_NE(truncated.err.find("of 377 the header declares"), std::string::npos) << truncated.err;
 }
 
 TEST(CliAsk, JsonListsFramesWithinTheVideoAndOneAnswerPerQuestion) {
@@ -267,6 +326,49 @@ TEST_F(CliSummarize, OutExtensionChoosesTheFormatAndStdoutIsTheDefault) {
   EXPECT_NE(text.out.find("[00:00:03.0"), std::string::npos) << text.out;
 }
 
+TEST(CliSummarizeOut, ADirectoryOrAMissingFolderFailsBeforeTheModelAndLeavesNothing) {
+  TempDir dir;
+  const std::string clip = shell_quote(media("oa4_launch.webm"));
+  const std::string folder = dir.file("reports");
+  std::filesystem::create_directory(folder);
+  const std::string nested = dir.file("no/such/folder/summary.json");
+  auto leftovers = [&] {
+    std::vector<std::string> names;
+    for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
+      const std::string name = e.path().filename().string();
+      if (name.rfind("stdout", 0) != 0 && name.rfind("stderr", 0) != 0 && name != "reports") names.push_back(name);
+    }
+    return names;
+  };
+  for (const std::string& out : {folder, nested}) {
+    // With the model: the output is refused up front, so nothing is half written.
+    expect_one_line_failure(smolvid("summarize " + clip + " --segment 3s --out " + shell_quote(out) + " " + tiny_args(2), dir), out);
+    // Even a model that cannot load is never reached: the output is checked first.
+    expect_one_line_failure(smolvid("summarize " + clip + " --out " + shell_quote(out) + " --model " + shell_quote(dir.file("no-model")), dir),
+                            "output file " + out + ": ");
+  }
+  EXPECT_TRUE(std::filesystem::is_empty(folder));
+  EXPECT_EQ(leftovers(), std::vector<std::string>{}) << "temporary or partial files were left behind";
+}
+
+TEST(CliSummarizeOut, AnUnknownExtensionIsAUsageErrorUnlessFormatIsGiven) {
+  TempDir dir;
+  const std::string clip = shell_quote(media("oa4_launch.webm"));
+  const std::string notes = dir.file("notes.md");
+  const CmdResult r = smolvid("summarize " + clip + " --segment 3s --out " + shell_quote(notes) + " " + tiny_args(2), dir);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  for (const char* needle : {"'.md'", ".txt (text)", ".json (json)", ".srt (srt)", ".vtt (vtt)", ".ffmeta (chapters)", ".html (html)", "--format"}) {
+    EXPECT_NE(r.err.find(needle), std::string::npos) << "the error does not name " << needle << ": " << r.err;
+  }
+  EXPECT_FALSE(std::filesystem::exists(notes));
+  // --format decides; the file then holds exactly what stdout would.
+  const CmdResult text = smolvid("summarize " + clip + " --segment 3s --format text --out " + shell_quote(notes) + " " + tiny_args(2), dir);
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  const CmdResult stdout_text = smolvid("summarize " + clip + " --segment 3s " + tiny_args(2), dir);
+  ASSERT_EQ(stdout_text.exit_code, 0) << stdout_text.err;
+  EXPECT_EQ(read_file(notes), stdout_text.out);
+}
+
 // ---- batch --------------------------------------------------------------------------------------
 
 std::vector<std::string> manifest_ids(size_t n) {
@@ -384,7 +486,7 @@ TEST(CliBatch, ShardsAreDisjointAndMergeCoversTheManifest) {
   }
   EXPECT_EQ(total, ids.size()) << "shards overlap or miss items";
   const std::string merged = dir.file("merged.jsonl");
-  std::string args = "batch merge " + shell_quote(merged);
+  std::string args = "batch merge --out " + shell_quote(merged);
   for (const auto& f : shard_files) args += " " + shell_quote(f);
   args += " " + shell_quote(shard_files[0]);  // a shard given twice: its lines are duplicates, dropped
   const CmdResult m = smolvid(args + " --manifest " + shell_quote(manifest), dir);
@@ -392,11 +494,51 @@ TEST(CliBatch, ShardsAreDisjointAndMergeCoversTheManifest) {
   const std::map<std::string, int> got = result_ids(merged);
   ASSERT_EQ(got.size(), ids.size());
   for (const auto& [id, count] : got) EXPECT_EQ(count, 1) << id;
+  // The missing video (item 3) failed as an input problem, the others are answered.
+  const std::string text = read_file(merged);
+  size_t start = 0;
+  for (size_t nl = text.find('\n'); nl != std::string::npos; start = nl + 1, nl = text.find('\n', start)) {
+    const json line = json::parse(text.substr(start, nl - start));
+    EXPECT_EQ(line["status"], line["id"] == ids[3] ? "error" : "ok") << line.dump();
+    if (line["id"] == ids[3]) {
+      EXPECT_EQ(line["error_type"], "input") << line.dump();
+    }
+  }
   // Without the last shard, the merge names the missing ids and fails.
-  const CmdResult partial = smolvid("batch merge " + shell_quote(dir.file("partial.jsonl")) + " " + shell_quote(shard_files[0]) + " --manifest " +
-                                  shell_quote(manifest),
-                              dir);
+  const CmdResult partial = smolvid("batch merge --out " + shell_quote(dir.file("partial.jsonl")) + " " + shell_quote(shard_files[0]) +
+                                        " --manifest " + shell_quote(manifest),
+                                    dir);
   if (result_ids(shard_files[0]).size() < ids.size()) expect_one_line_failure(partial, "have no result");
+}
+
+TEST(CliBatch, AFolderIsNotAManifest) {
+  TempDir dir;
+  const std::string folder = dir.file("videos");
+  std::filesystem::create_directory(folder);
+  const std::string results = dir.file("results.jsonl");
+  expect_one_line_failure(smolvid("batch " + shell_quote(folder) + " --out " + shell_quote(results) + " " + tiny_args(2), dir),
+                          "manifest " + folder + ": is a directory");
+  EXPECT_FALSE(std::filesystem::exists(results)) << "a results file was started for a run that cannot run";
+}
+
+TEST(CliBatch, MergeWritesOnlyToOutAndNeverOverAnInput) {
+  TempDir dir;
+  const std::string a = dir.file("shard-0.jsonl"), b = dir.file("shard-1.jsonl");
+  const std::string a_text = "{\"id\":\"1\",\"status\":\"ok\"}\n", b_text = "{\"id\":\"2\",\"status\":\"ok\"}\n";
+  write_file(a, a_text);
+  write_file(b, b_text);
+  // The old form (output first, no --out) is a usage error, not a merge over shard-0.
+  const CmdResult old_form = smolvid("batch merge " + shell_quote(a) + " " + shell_quote(b), dir);
+  EXPECT_EQ(old_form.exit_code, 2) << old_form.err;
+  EXPECT_NE(old_form.err.find("--out"), std::string::npos) << old_form.err;
+  // An output that is one of the inputs is refused.
+  expect_one_line_failure(smolvid("batch merge --out " + shell_quote(a) + " " + shell_quote(a) + " " + shell_quote(b), dir), a);
+  EXPECT_EQ(read_file(a), a_text);
+  EXPECT_EQ(read_file(b), b_text);
+  const std::string merged = dir.file("merged.jsonl");
+  const CmdResult ok = smolvid("batch merge --out " + shell_quote(merged) + " " + shell_quote(a) + " " + shell_quote(b), dir);
+  ASSERT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_EQ(read_file(merged), a_text + b_text);
 }
 
 // ---- index + search -----------------------------------------------------------------------------
@@ -483,6 +625,68 @@ TEST_F(CliIndex, WallClockStartTimeMakesWallClockSearchWork) {
   EXPECT_EQ(results[0]["camera"], "shelf");
   const CmdResult none = smolvid("search " + shell_quote(db) + " --from 2024-05-02 --json", *dir_);
   EXPECT_TRUE(json::parse(none.out)["results"].empty()) << none.out;
+}
+
+// A SQLite database of another application (python's sqlite3 module), an empty file and junk.
+std::vector<std::string> not_an_index(const TempDir& dir) {
+  const std::string other = dir.file("notes.sqlite");
+  const CmdResult made = run_shell("/usr/bin/python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); "
+                                   "c.execute(\"CREATE TABLE notes(body TEXT)\"); c.execute(\"INSERT INTO notes VALUES (1)\"); c.commit()' " +
+                                       shell_quote(other),
+                                   dir);
+  EXPECT_EQ(made.exit_code, 0) << made.err;
+  write_file(dir.file("empty.sqlite"), "");
+  write_file(dir.file("junk.sqlite"), std::string(4096, 'x'));
+  return {other, dir.file("empty.sqlite"), dir.file("junk.sqlite")};
+}
+
+// files and events in a smolvid index, as python's sqlite3 module reads them: "FILES EVENTS".
+std::string index_counts(const std::string& db, const TempDir& dir) {
+  const CmdResult r = run_shell("/usr/bin/python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); "
+                                "print(c.execute(\"SELECT count(*) FROM files\").fetchone()[0], c.execute(\"SELECT count(*) FROM events\").fetchone()[0])' " +
+                                    shell_quote(db),
+                                dir);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return r.out;
+}
+
+TEST(CliSearch, AFileThatIsNotAnIndexIsRefusedAndLeftUnchanged) {
+  TempDir dir;
+  for (const std::string& db : not_an_index(dir)) {
+    const std::string before = read_file(db);
+    expect_one_line_failure(smolvid("search " + shell_quote(db) + " car --json", dir), db + ": not a smolvid index");
+    EXPECT_EQ(read_file(db), before) << db << " was written to by a search";
+    for (const char* side : {"-wal", "-shm", "-journal"}) EXPECT_FALSE(std::filesystem::exists(db + side)) << db << side;
+  }
+}
+
+TEST_F(CliIndex, AFailedIndexLeavesNoNewDatabaseAndKeepsAnExistingOne) {
+  TempDir dir;
+  const std::string clip = shell_quote(media("realshort.mp4"));
+  const std::string no_model = " --model " + shell_quote(dir.file("no-model"));
+  // A new database and a model that does not load: no database is left.
+  const std::string fresh = dir.file("fresh.sqlite");
+  expect_one_line_failure(smolvid("index " + clip + " --db " + shell_quote(fresh) + no_model, dir), dir.file("no-model"));
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) EXPECT_FALSE(std::filesystem::exists(fresh + suffix)) << fresh << suffix;
+  // An existing index is never touched by a failed run.
+  const std::string copy = dir.file("copy.sqlite");
+  std::filesystem::copy_file(db_, copy);
+  const std::string before = read_file(copy);
+  expect_one_line_failure(smolvid("index " + clip + " --db " + shell_quote(copy) + no_model, dir), dir.file("no-model"));
+  EXPECT_EQ(read_file(copy), before);
+  // Neither is another application's database, nor a file that is not SQLite.
+  for (const std::string& db : not_an_index(dir)) {
+    if (read_file(db).empty()) continue;  // an empty file is an empty database: it may become an index
+    const std::string other_before = read_file(db);
+    expect_one_line_failure(smolvid("index " + clip + " --db " + shell_quote(db) + " " + tiny_args(2), dir), db + ": not a smolvid index");
+    EXPECT_EQ(read_file(db), other_before);
+  }
+  // A video that fails after another was indexed: the new database keeps the indexed one.
+  const std::string not_video = dir.file("notes.mp4");
+  write_file(not_video, "these are not video bytes\n");
+  expect_one_line_failure(smolvid("index " + clip + " " + shell_quote(not_video) + " --db " + shell_quote(fresh) + " " + tiny_args(2), dir),
+                          not_video);
+  EXPECT_EQ(index_counts(fresh, dir).substr(0, 2), "1 ");
 }
 
 // ---- full-size model ----------------------------------------------------------------------------

@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
+#include <iterator>
 #include <map>
 #include <random>
 #include <sstream>
@@ -106,6 +108,16 @@ TEST(Manifest, ErrorsNameTheLineAndProblem) {
   EXPECT_NE(manifest_error(R"({"id": "a", "video": "a.mp4", "question": "x", "start": 5, "end": 5})").find("not after start"), std::string::npos);
   EXPECT_NE(manifest_error("{\"id\": \"a\", \"video\": \"a.mp4\",\n").find("manifest.jsonl:1: not a JSON object"), std::string::npos);
   EXPECT_NE(manifest_error(R"({"id": "a", "video": "a.mp4", "task": "translate"})").find("not one of ask, summarize"), std::string::npos);
+}
+
+TEST(Manifest, ADirectoryIsNotAManifest) {
+  TempDir dir;
+  try {
+    read_manifest(dir.path());
+    FAIL() << "a directory was read as an empty manifest";
+  } catch (const BatchError& e) {
+    EXPECT_NE(std::string(e.what()).find(dir.path() + ": is a directory"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Shard, HashIsFnv1a64) {
@@ -217,7 +229,7 @@ TEST(Batch, RecordsAnswersFailuresAndTimeouts) {
   EXPECT_EQ(lines[0]["shard"], "0/1");
   EXPECT_TRUE(lines[0]["timings_s"]["total"].is_number());
   EXPECT_EQ(lines[1]["status"], "error");
-  EXPECT_EQ(lines[1]["error_type"], "error");
+  EXPECT_EQ(lines[1]["error_type"], "input");
   EXPECT_EQ(lines[1]["error"], "cannot open missing.mp4: No such file");
   EXPECT_FALSE(lines[1].contains("answers"));
   EXPECT_EQ(lines[2]["status"], "error");
@@ -228,6 +240,53 @@ TEST(Batch, RecordsAnswersFailuresAndTimeouts) {
   EXPECT_TRUE(vlm.calls[0].options.deadline.at.has_value());
   EXPECT_EQ(vlm.calls[0].frame_times_s, (std::vector<double>{10.0, 11.0}));
   EXPECT_EQ(vlm.calls[0].prompts, (std::vector<std::string>{"What?", "Who?"}));
+}
+
+TEST(Batch, FailuresAreRecordedWithTheirKind) {
+  EXPECT_EQ(item_error_kind(ItemError(ItemErrorKind::kModel, "m")), ItemErrorKind::kModel);
+  EXPECT_EQ(item_error_kind(ItemError(ItemErrorKind::kOptions, "o")), ItemErrorKind::kOptions);
+  EXPECT_EQ(item_error_kind(TimeoutError("t")), ItemErrorKind::kTimeout);
+  EXPECT_EQ(item_error_kind(VlmError("v")), ItemErrorKind::kModel);
+  EXPECT_EQ(item_error_kind(BatchError("b")), ItemErrorKind::kOptions);
+  EXPECT_EQ(item_error_kind(std::invalid_argument("sampler: fps must be >= 0")), ItemErrorKind::kOptions);
+  EXPECT_EQ(item_error_kind(std::runtime_error("cannot open x.mp4")), ItemErrorKind::kInput);
+  // Every kind reaches the results file under its documented name (pipeline/batch.h).
+  TempDir dir;
+  const auto items = numbered_items(4);
+  const std::vector<ItemErrorKind> kinds = {ItemErrorKind::kInput, ItemErrorKind::kOptions, ItemErrorKind::kModel, ItemErrorKind::kTimeout};
+  BatchOptions opts;
+  opts.out_path = dir.file("results.jsonl");
+  run_batch(items, opts, [&](const BatchItem& item, const Deadline&) -> nlohmann::json {
+    throw ItemError(kinds[static_cast<size_t>(item.line - 1)], "failed " + item.id);
+  });
+  const auto lines = read_lines(opts.out_path);
+  ASSERT_EQ(lines.size(), 4u);
+  const std::vector<std::string> names = {"input", "options", "model", "timeout"};
+  for (size_t i = 0; i < lines.size(); ++i) {
+    EXPECT_EQ(lines[i]["status"], "error");
+    EXPECT_EQ(lines[i]["error_type"], names[i]) << lines[i].dump();
+    EXPECT_EQ(lines[i]["error"].get<std::string>().rfind("failed item-" + std::to_string(i), 0), 0u) << lines[i].dump();
+  }
+}
+
+TEST(Batch, MergeRefusesToOverwriteAnInput) {
+  TempDir dir;
+  const std::string a = dir.file("a.jsonl"), b = dir.file("b.jsonl");
+  write_file(a, "{\"id\": \"1\", \"status\": \"ok\"}\n");
+  write_file(b, "{\"id\": \"2\", \"status\": \"ok\"}\n");
+  for (const std::string& output : {a, dir.path() + "/./b.jsonl"}) {
+    try {
+      merge_results({a, b}, output);
+      ADD_FAILURE() << "merged over an input: " << output;
+    } catch (const BatchError& e) {
+      EXPECT_NE(std::string(e.what()).find(output), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_EQ(read_file(a), "{\"id\": \"1\", \"status\": \"ok\"}\n");
+  EXPECT_EQ(read_file(b), "{\"id\": \"2\", \"status\": \"ok\"}\n");
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir.path()), std::filesystem::directory_iterator()), 2)
+      << "a temporary file was left behind";
+  EXPECT_EQ(merge_results({a, b}, dir.file("merged.jsonl")).written, 2u);
 }
 
 TEST(Batch, RefusesToMixRunsWithoutResume) {

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <set>
 #include <sstream>
 
@@ -225,6 +226,96 @@ TEST(Index, NotADatabaseIsReported) {
   } catch (const IndexError& e) {
     EXPECT_NE(std::string(e.what()).find("junk.sqlite"), std::string::npos) << e.what();
   }
+}
+
+// An SQLite database of another application, made with python's sqlite3 module.
+std::string other_application_db(const TempDir& dir) {
+  const std::string path = dir.file("notes.sqlite");
+  const auto r = run_command("/usr/bin/python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); "
+                             "c.execute(\"CREATE TABLE notes(body TEXT)\"); c.execute(\"INSERT INTO notes VALUES (1)\"); c.commit()' " +
+                             shell_quote(path) + " 2>&1");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  return path;
+}
+
+bool has_sqlite_side_files(const std::string& db) {
+  return std::filesystem::exists(db + "-wal") || std::filesystem::exists(db + "-shm") || std::filesystem::exists(db + "-journal");
+}
+
+TEST(Index, ReadOnlyOpenRefusesWhatIsNotAnIndexAndChangesNothing) {
+  TempDir dir;
+  const std::string empty = dir.file("empty.sqlite");
+  smolvid::test::write_file(empty, "");
+  const std::string junk = dir.file("junk.sqlite");
+  smolvid::test::write_file(junk, std::string(4096, 'x'));
+  for (const std::string& path : {other_application_db(dir), empty, junk}) {
+    const std::string before = smolvid::test::read_file(path);
+    try {
+      EventIndex db(path, EventIndex::Access::kReadOnly);
+      ADD_FAILURE() << path << ": opened as an index";
+    } catch (const IndexError& e) {
+      EXPECT_NE(std::string(e.what()).find(path + ": not a smolvid index"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(smolvid::test::read_file(path), before) << path << " was changed";
+    EXPECT_FALSE(has_sqlite_side_files(path)) << path;
+  }
+  // A real index opens read only, searches, and refuses writes.
+  const std::string cams = dir.file("cams.sqlite");
+  EventIndex(cams).add_file(lobby_file(), lobby_events());
+  const std::string before = smolvid::test::read_file(cams);
+  {
+    EventIndex db(cams, EventIndex::Access::kReadOnly);
+    EXPECT_EQ(db.search(text_query("red car")).size(), 2u);
+    EXPECT_THROW(db.add_file(garage_file(), garage_events()), IndexError);
+  }
+  EXPECT_EQ(smolvid::test::read_file(cams), before);
+  EXPECT_EQ(sqlite_check(cams), "ok\n1 3\n");
+}
+
+TEST(Index, CreatingRefusesAnotherApplicationsDatabaseUntouched) {
+  TempDir dir;
+  const std::string other = other_application_db(dir);
+  const std::string before = smolvid::test::read_file(other);
+  try {
+    EventIndex db(other);
+    ADD_FAILURE() << "smolvid's tables were added to another application's database";
+  } catch (const IndexError& e) {
+    EXPECT_NE(std::string(e.what()).find(other + ": not a smolvid index"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(smolvid::test::read_file(other), before) << "the journal mode or the schema was changed";
+  EXPECT_FALSE(has_sqlite_side_files(other));
+  // An empty file is an empty database: it becomes an index.
+  const std::string empty = dir.file("empty.sqlite");
+  smolvid::test::write_file(empty, "");
+  EXPECT_TRUE(EventIndex(empty).add_file(lobby_file(), lobby_events()));
+  EXPECT_EQ(sqlite_check(empty), "ok\n1 3\n");
+}
+
+TEST(Index, DiscardIfUnusedRemovesOnlyAFileItCreatedAndLeftEmpty) {
+  TempDir dir;
+  const std::string fresh = dir.file("fresh.sqlite");
+  {
+    EventIndex db(fresh);
+    EXPECT_TRUE(std::filesystem::exists(fresh));
+    EXPECT_TRUE(db.discard_if_unused());
+  }
+  EXPECT_FALSE(std::filesystem::exists(fresh));
+  EXPECT_FALSE(has_sqlite_side_files(fresh));
+  // Created, and a video indexed: kept.
+  {
+    EventIndex db(fresh);
+    db.add_file(lobby_file(), lobby_events());
+    EXPECT_FALSE(db.discard_if_unused());
+  }
+  EXPECT_EQ(sqlite_check(fresh), "ok\n1 3\n");
+  // An index that existed before, even one without videos, is never removed.
+  const std::string existing = dir.file("existing.sqlite");
+  { EventIndex created(existing); }
+  {
+    EventIndex db(existing);
+    EXPECT_FALSE(db.discard_if_unused());
+  }
+  EXPECT_EQ(sqlite_check(existing), "ok\n0 0\n");
 }
 
 TEST(Index, JsonAndHtmlResults) {

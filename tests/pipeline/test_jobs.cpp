@@ -5,8 +5,11 @@
 // 22 and 28-34 s).
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cmath>
+#include <map>
 #include <sstream>
+#include <stdexcept>
 
 #include "pipeline/jobs.h"
 #include "tests/pipeline/fake_vlm.h"
@@ -343,8 +346,51 @@ TEST(Jobs, BatchRunnerRunsAskAndSummarizeItems) {
   EXPECT_EQ(lines[1]["summary"]["segments"].size(), 3u);
   EXPECT_EQ(lines[2]["status"], "error");
   EXPECT_NE(lines[2]["error"].get<std::string>().find("/no/such/video.mp4"), std::string::npos) << lines[2]["error"];
+  EXPECT_EQ(lines[2]["error_type"], "input");
   EXPECT_EQ(lines[3]["status"], "error");
   EXPECT_NE(lines[3]["error"].get<std::string>().find("sampling.colour"), std::string::npos);
+  EXPECT_EQ(lines[3]["error_type"], "options");
+}
+
+TEST(Jobs, BatchRunnerGivesEachFailureItsKind) {
+  TempDir dir;
+  const std::string video = nlohmann::json(smolvid::test::media("oa4_launch.webm")).dump();  // 8.09 s (MEDIA.md)
+  const std::string not_video = dir.file("notes.mp4");
+  smolvid::test::write_file(not_video, "these are not video bytes\n");
+  std::istringstream manifest(
+      "{\"id\": \"not-a-video\", \"video\": " + nlohmann::json(not_video).dump() + ", \"question\": \"?\"}\n"
+      "{\"id\": \"after-the-end\", \"video\": " + video + ", \"question\": \"?\", \"start\": 60}\n"
+      "{\"id\": \"bad-policy\", \"video\": " + video + ", \"question\": \"?\", \"sampling\": {\"policy\": \"nonsense\"}}\n"
+      "{\"id\": \"model-fails\", \"video\": " + video + ", \"question\": \"tokenize this\"}\n"
+      "{\"id\": \"summary-model-fails\", \"video\": " + video + ", \"task\": \"summarize\", "
+      "\"sampling\": {\"segmenter\": \"fixed\", \"segment_s\": 4}}\n"
+      "{\"id\": \"slow\", \"video\": " + video + ", \"question\": \"a b c d e f g h\"}\n");
+  const auto items = parse_manifest(manifest, "m.jsonl");
+  // A model that fails the way a tokenizer does (std::invalid_argument, which outside the model
+  // would be an options error) and streams the slow item word by word past its deadline.
+  FakeVlm vlm([](const FakeVlm::Call& call, size_t i) -> std::string {
+    if (call.prompts[i] != "a b c d e f g h") throw std::invalid_argument("tokenizer: no token for byte 0xff");
+    return call.prompts[i];
+  });
+  vlm.delay_per_piece = std::chrono::milliseconds(150);
+  BatchOptions opts;
+  opts.out_path = dir.file("results.jsonl");
+  opts.item_timeout_s = 0.5;
+  const BatchReport report = run_batch(items, opts, make_batch_runner(vlm, AskOptions{}, SummarizeOptions{}));
+  EXPECT_EQ(report.failed, items.size());
+  std::map<std::string, std::string> kinds;
+  std::istringstream in(smolvid::test::read_file(opts.out_path));
+  for (std::string l; std::getline(in, l);) {
+    const nlohmann::json line = nlohmann::json::parse(l);
+    EXPECT_EQ(line["status"], "error") << l;
+    kinds[line["id"]] = line.value("error_type", "");
+  }
+  EXPECT_EQ(kinds, (std::map<std::string, std::string>{{"not-a-video", "input"},
+                                                       {"after-the-end", "options"},
+                                                       {"bad-policy", "options"},
+                                                       {"model-fails", "model"},
+                                                       {"summary-model-fails", "model"},
+                                                       {"slow", "timeout"}}));
 }
 
 }  // namespace
