@@ -164,7 +164,7 @@ def main():
 
     def mtmd_cmd(dtype, image, n):
         return [lb("llama-mtmd-cli"), "-m", g(f"text-{dtype}.gguf"), "--mmproj", g(f"mmproj-{dtype}.gguf"), "--image",
-                image, "-p", question, "-n", str(n), "-t", T, "--temp", "0", "--ignore-eos"]
+                image, "-p", question, "-n", str(n), "-t", T, "--temp", "0", "--ignore-eos", "-c", "2048"]
 
     def ll_tile(dtype):
         def f(step):
@@ -176,12 +176,20 @@ def main():
         return f
 
     e2e_rss = {}
+    warnings = []
 
     def sv_e2e(dtype):
         def f(step):
             long = {"bf16": "bfloat16", "f32": "float32"}[dtype]
-            _, _, wall, rss = r.run(step, [a.smolvid, "ask", images["13tile"], question, "--model", a.model, "--dtype",
-                                           long, "--threads", T, "--max-new-tokens", str(a.new_tokens)])
+            out, _, wall, rss = r.run(step, [a.smolvid, "ask", images["13tile"], question, "--model", a.model,
+                                             "--dtype", long, "--threads", T, "--max-new-tokens", str(a.new_tokens),
+                                             "--json"])
+            ans = json.loads(out)["answers"][0]
+            if ans["prompt_tokens"] < 832:
+                raise StepFailed(f"smolvid ask used {ans['prompt_tokens']} prompt tokens, expected 832 image tokens + text")
+            if ans["generated_tokens"] != a.new_tokens:  # llama.cpp runs with --ignore-eos; smolvid cannot
+                warnings.append(f"{step}: smolvid generated {ans['generated_tokens']} tokens, not {a.new_tokens} "
+                                f"({ans['stop_reason']})")
             e2e_rss.setdefault(f"e2e_13tile_{dtype}", {}).setdefault("smolvid", []).append(rss)
             return wall
         return f
@@ -269,6 +277,8 @@ def main():
         if "smolvid" in d and "llamacpp" in d:
             print(f"{'rss ' + k:<63} {d['smolvid']:>10.3f} {d['llamacpp']:>10.3f} {'GB':>6} "
                   f"{d['llamacpp'] / d['smolvid']:>6.2f}x (llama.cpp/smolvid: > 1 = smolvid smaller)")
+    for w in warnings:
+        print(f"warning: {w}")
     summary = {"ratios": {k: (None if v["ratio"] is None else round(v["ratio"], 3)) for k, v in results.items()},
                "rss_gb": {k: {who: round(x, 3) for who, x in d.items()} for k, d in rss.items()},
                "threads": a.threads, "passes": a.passes, "noisy": noisy}
