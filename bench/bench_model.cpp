@@ -11,6 +11,11 @@
 //       --tensors .../tensors.json --out /tmp/m256-bf16 --dtype bf16
 //   bench_model --f32 /tmp/m256-f32 --bf16 /tmp/m256-bf16 [--threads 2] [--decode-threads N] [--quick]
 //   (--decode-threads: ModelOptions::decode_threads, default the library's default)
+//   bench_model --only decode|prefill|tile --dtype DTYPE --dir DIR [--ctx N] [--new-tokens N] [--threads N]
+//       [--decode-threads N]: one measurement in this process, printed as one JSON line (what
+//       bench/peer/llamacpp.sh runs, one fresh process per step): decode: --new-tokens tokens (default
+//       32) after a --ctx-token prompt; prefill: a --ctx-token text prompt (after one warm-up); tile: one
+//       512x512 tile (after one warm-up). DTYPE is passed to ModelOptions::dtype as given.
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 #include <fmt/core.h>
@@ -24,6 +29,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <stdexcept>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -128,6 +134,55 @@ nlohmann::json run_child(const std::string& dir, const std::string& dtype, int t
   return r;
 }
 
+// One measurement (see --only in the header).
+nlohmann::json run_only(const std::string& work, const std::string& dir, const std::string& dtype, int threads,
+                        int decode_threads, int64_t ctx, int64_t new_tokens) {
+  c10::InferenceMode guard;
+  smolvid::model::ModelOptions mo;
+  mo.dtype = dtype;
+  mo.threads = threads;
+  if (decode_threads >= 0) mo.decode_threads = decode_threads;
+  mo.vision_cache_images = 0;
+  auto vlm = SmolVLM::load(dir, mo);
+  const auto& cfg = vlm->config();
+  const int64_t seq = vlm->image_seq_len(), vocab = cfg.text_config.vocab_size, img = vlm->image_token_id();
+  nlohmann::json r;
+  r["work"] = work;
+  r["dtype"] = dtype;
+  r["threads"] = threads;
+  if (work == "tile") {
+    const int64_t side = cfg.vision_config.image_size;
+    const at::Tensor pixels = at::rand({2, 3, side, side}) * 2 - 1;
+    vlm->encode_images(pixels.narrow(0, 0, 1));
+    const auto t0 = Clock::now();
+    vlm->encode_images(pixels.narrow(0, 1, 1));
+    r["tile_s"] = since(t0);
+  } else if (work == "prefill") {
+    GenerationOptions one;
+    one.max_new_tokens = 1;
+    Prompt p;
+    p.input_ids = make_ids(ctx, 0, seq, img, vocab);
+    vlm->generate(p, one);  // warm-up
+    const auto res = vlm->generate(p, one);
+    r["tokens"] = ctx;
+    r["tok_s"] = res.timings.prefill_tokens_per_s();
+  } else if (work == "decode") {
+    GenerationOptions g;
+    g.max_new_tokens = new_tokens + 1;  // the first token comes from the prefill
+    g.eos_token_ids = std::vector<int64_t>{};
+    Prompt p;
+    p.input_ids = make_ids(ctx, 0, seq, img, vocab);
+    const auto res = vlm->generate(p, g);
+    r["ctx"] = ctx;
+    r["tokens"] = static_cast<int64_t>(res.timings.decode_s.size());
+    r["tok_s"] = res.timings.decode_tokens_per_s();
+  } else {
+    throw std::runtime_error("bench_model: --only takes decode, prefill or tile, not \"" + work + "\"");
+  }
+  r["peak_rss_mb"] = peak_rss_mb();
+  return r;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -136,6 +191,8 @@ int main(int argc, char** argv) {
   int decode_threads = -1;  // -1: ModelOptions' default
   bool quick = false;
   std::string child_dtype, child_dir;
+  std::string only, only_dtype, only_dir;
+  int64_t ctx = 1024, new_tokens = 32;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -150,6 +207,11 @@ int main(int argc, char** argv) {
     else if (a == "--threads") threads = std::atoi(next().c_str());
     else if (a == "--decode-threads") decode_threads = std::atoi(next().c_str());
     else if (a == "--quick") quick = true;
+    else if (a == "--only") only = next();
+    else if (a == "--dtype") only_dtype = next();
+    else if (a == "--dir") only_dir = next();
+    else if (a == "--ctx") ctx = std::atoll(next().c_str());
+    else if (a == "--new-tokens") new_tokens = std::atoll(next().c_str());
     else if (a == "--child") {
       child_dtype = next();
       child_dir = next();
@@ -157,6 +219,19 @@ int main(int argc, char** argv) {
       fmt::print(stderr, "usage: bench_model --f32 DIR [--bf16 DIR] [--threads N] [--decode-threads N] [--quick]\n");
       return 2;
     }
+  }
+  if (!only.empty()) {
+    if (only_dtype.empty() || only_dir.empty() || ctx < 1 || new_tokens < 1) {
+      fmt::print(stderr, "bench_model: --only needs --dtype DTYPE --dir DIR (and --ctx, --new-tokens >= 1)\n");
+      return 2;
+    }
+    try {
+      fmt::print("{}\n", run_only(only, only_dir, only_dtype, threads, decode_threads, ctx, new_tokens).dump());
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "bench_model: {}\n", e.what());
+      return 1;
+    }
+    return 0;
   }
   if (!child_dtype.empty()) {
     fmt::print("{}\n", run_child(child_dir, child_dtype, threads, decode_threads, quick).dump());

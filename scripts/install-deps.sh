@@ -25,6 +25,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # tests: JSON Schema validation of the summary output (run with /usr/bin/python3)
   python3-jsonschema
+  # bench/peer/: smolvlm_to_gguf.py writes GGUF files with llama.cpp's gguf-py (run with /usr/bin/python3)
+  python3-numpy
 )
 
 missing=()
