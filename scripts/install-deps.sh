@@ -25,7 +25,12 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # tests: JSON Schema validation of the summary output (run with /usr/bin/python3)
   python3-jsonschema
+  # server/: HTTP (cpp-httplib); its tests drive it with the official OpenAI SDK (npm `openai`, on
+  # Node.js) and a headless Chromium through Selenium
+  libcpp-httplib-dev nodejs chromium chromium-driver python3-selenium
 )
+# Debian's nodejs ships npm separately; a Node.js from elsewhere (e.g. NodeSource) carries its own.
+if ! command -v npm >/dev/null 2>&1; then packages+=(npm); fi
 
 missing=()
 for p in "${packages[@]}"; do
