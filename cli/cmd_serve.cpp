@@ -26,7 +26,7 @@ struct ServeCliOptions {
 };
 
 void run_serve(ServeCliOptions& o) {
-  server::block_shutdown_signals();
+  server::install_shutdown_handler();
   if (o.server.api_key.empty()) {
     if (const char* key = std::getenv("SMOLVID_API_KEY")) o.server.api_key = key;
   }

@@ -3,6 +3,9 @@
 #include <fmt/core.h>
 #include <httplib.h>
 #include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include <chrono>
 #include <condition_variable>
@@ -113,14 +116,25 @@ std::string sse_event(const std::string& event, const json& data) { return "even
 
 }  // namespace
 
-sigset_t block_shutdown_signals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+namespace {
+int g_signal_pipe[2] = {-1, -1};
+
+extern "C" void on_shutdown_signal(int sig) {
+  const unsigned char byte = static_cast<unsigned char>(sig);
+  const ssize_t n = write(g_signal_pipe[1], &byte, 1);  // async-signal-safe; the pipe never fills
+  (void)n;
+}
+}  // namespace
+
+void install_shutdown_handler() {
+  if (g_signal_pipe[0] < 0 && pipe(g_signal_pipe) != 0) throw std::runtime_error("serve: cannot create the signal pipe");
+  struct sigaction sa {};
+  sa.sa_handler = on_shutdown_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);  // a client that went away is a failed write, not a dead server
-  return set;
 }
 
 struct Server::Impl {
@@ -579,9 +593,9 @@ struct Server::Impl {
 
   // ---- run -------------------------------------------------------------------------------------
   int run() {
-    // SIGTERM/SIGINT are taken by one thread with sigwait; every other thread (this one, the
-    // HTTP pool, the model worker started later) inherits the blocked mask.
-    const sigset_t set = block_shutdown_signals();
+    // SIGTERM/SIGINT land in on_shutdown_signal (on whichever thread), which wakes this thread
+    // through a pipe.
+    install_shutdown_handler();
     http.new_task_queue = [this] { return new httplib::ThreadPool(static_cast<size_t>(std::max(2, options.http_threads))); };
     int port = options.port;
     if (port == 0) {
@@ -590,9 +604,10 @@ struct Server::Impl {
     } else if (!http.bind_to_port(options.host, port)) {
       throw std::runtime_error(fmt::format("cannot listen on {}:{} (in use, or not an address of this machine)", options.host, port));
     }
-    std::thread signals([this, set] {
-      int sig = 0;
-      sigwait(&set, &sig);
+    std::thread signals([this] {
+      unsigned char sig = 0;
+      while (read(g_signal_pipe[0], &sig, 1) < 0 && errno == EINTR) {
+      }
       {
         std::unique_lock<std::mutex> lock(state_mu);
         if (draining) return;  // woken by run()'s own shutdown
@@ -609,7 +624,9 @@ struct Server::Impl {
       std::lock_guard<std::mutex> lock(state_mu);
       if (!draining) {  // stopped by an error, not a signal: wake the signal thread ourselves
         draining = true;
-        pthread_kill(signals.native_handle(), SIGTERM);
+        const unsigned char wake = 0;
+        const ssize_t n = write(g_signal_pipe[1], &wake, 1);
+        (void)n;
       }
     }
     signals.join();

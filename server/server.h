@@ -19,8 +19,6 @@
 // smolvid_key cookie the web page sets); /, its files and /health stay open.
 #pragma once
 
-#include <signal.h>
-
 #include <atomic>
 #include <cstddef>
 #include <memory>
@@ -45,10 +43,9 @@ struct ServerOptions {
   std::string temp_dir;                     // uploads; empty = the system temp folder
 };
 
-// Blocks SIGTERM and SIGINT in the calling thread (and so in every thread it starts afterwards) and
-// ignores SIGPIPE; Server::run() then takes the signals on one thread. Call it first, before the
-// model loads (libtorch starts its thread pool then).
-sigset_t block_shutdown_signals();
+// Routes SIGTERM and SIGINT to the server's drain (whichever thread receives them) and ignores
+// SIGPIPE. Server::run() installs it; call it earlier to cover the model's loading too.
+void install_shutdown_handler();
 
 class Server {
  public:
