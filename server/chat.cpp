@@ -97,8 +97,14 @@ void parse_sampling(const json& s, PreparedChat& chat) {
   }
 }
 
-std::string message_text(const json& content, const std::string& param, const std::string& role,
-                         std::vector<std::pair<std::string, std::string>>& media /* (kind, url/param) */) {
+// An image_url or video_url part of a user message.
+struct MediaPart {
+  bool video = false;
+  std::string url;
+  std::string param;  // e.g. "messages[0].content[1].video_url"
+};
+
+std::string message_text(const json& content, const std::string& param, const std::string& role, std::vector<MediaPart>& media) {
   if (content.is_string()) return content.get<std::string>();
   if (!content.is_array()) throw bad_request(fmt::format("{} must be a string or an array of content parts", param), param);
   std::string text;
@@ -112,8 +118,7 @@ std::string message_text(const json& content, const std::string& param, const st
       text += string_field(part.value("text", json()), pp + ".text");
     } else if (type == "image_url" || type == "video_url") {
       if (role != "user") throw bad_request(fmt::format("{}: only user messages may carry images or videos", pp), pp);
-      media.emplace_back(type, pp);
-      media.back().first += "\n" + part_url(part, type.c_str(), pp);
+      media.push_back({type == "video_url", part_url(part, type.c_str(), pp), pp + "." + type});
     } else {
       throw bad_request(fmt::format("{}.type: unsupported content part '{}' (expected text, image_url or video_url)", pp, type), pp + ".type");
     }
@@ -132,8 +137,7 @@ PreparedChat prepare_chat(const json& body, const MediaDirs& dirs, const ChatLim
   if (!messages) throw bad_request("messages is required", "messages");
   if (!messages->is_array() || messages->empty()) throw bad_request("messages must be a non-empty array", "messages");
 
-  // (type "\n" url, param) of every image/video part, in order.
-  std::vector<std::pair<std::string, std::string>> media;
+  std::vector<MediaPart> media;
   std::string system;
   std::vector<std::pair<std::string, std::string>> turns;  // (role, text)
   for (size_t i = 0; i < messages->size(); ++i) {
@@ -206,15 +210,13 @@ PreparedChat prepare_chat(const json& body, const MediaDirs& dirs, const ChatLim
   if (const json* v = field(body, "smolvid")) parse_sampling(*v, chat);
 
   // Media: images (any number) or one video.
-  size_t videos = 0;
-  for (const auto& [kind_url, param] : media) videos += kind_url.rfind("video_url", 0) == 0 ? 1 : 0;
+  const auto videos = std::count_if(media.begin(), media.end(), [](const MediaPart& m) { return m.video; });
   if (videos > 1) throw bad_request("only one video per request is supported", "messages");
   if (videos == 1 && media.size() > 1) throw bad_request("a video cannot be combined with images in one request", "messages");
-  for (const auto& [kind_url, param] : media) {
-    const bool video = kind_url.rfind("video_url", 0) == 0;
-    const std::string url = kind_url.substr(kind_url.find('\n') + 1);
-    const std::string p = param + (video ? ".video_url" : ".image_url");
-    if (video) {
+  for (const MediaPart& m : media) {
+    const std::string& url = m.url;
+    const std::string& p = m.param;
+    if (m.video) {
       chat.kind = pipeline::MediaKind::kVideo;
       if (is_data_url(url)) {
         chat.video_path = write_temp(decode_data_url(url, p), temp_dir);
