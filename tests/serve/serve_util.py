@@ -18,6 +18,11 @@ MEDIA = os.path.join(SHARED, "media")
 ARTIFACTS = os.path.join(BINARY, "tests", "serve", "artifacts")
 
 
+def read(path, mode="rb"):
+    with open(path, mode) as f:
+        return f.read()
+
+
 def media(name):
     return os.path.realpath(os.path.join(MEDIA, name))
 
@@ -66,7 +71,10 @@ class Server:
             self.proc.kill()
             self.proc.wait()
             raise AssertionError("serve did not exit within %d s of SIGTERM" % timeout)
-        return self.proc.returncode, self.proc.stderr.read()
+        err = self.proc.stderr.read()
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+        return self.proc.returncode, err
 
 
 def npm_clients():
@@ -77,7 +85,7 @@ def npm_clients():
     stamp = os.path.join(dest, "node_modules", ".package-lock.json")
     os.makedirs(dest, exist_ok=True)
     installed = os.path.join(dest, "package-lock.json")
-    if not (os.path.exists(stamp) and os.path.exists(installed) and open(installed).read() == open(lock).read()):
+    if not (os.path.exists(stamp) and os.path.exists(installed) and read(installed) == read(lock)):
         for f in ("package.json", "package-lock.json"):
             shutil.copy(os.path.join(SOURCE, "tests", "serve", f), dest)
         run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=dest)

@@ -112,7 +112,7 @@ class Http(unittest.TestCase):
             self.assertTrue(r["clip_url"].endswith("#t=%.3f,%.3f" % (r["start_s"], r["end_s"])), r["clip_url"])
         con.close()
         clip = served[0]["clip_url"].split("#")[0]
-        data = open(self.clip_source, "rb").read()
+        data = su.read(self.clip_source)
         s, h, whole = request(self.url, "GET", clip)
         self.assertEqual((s, whole), (200, data))
         self.assertEqual(h["accept-ranges"], "bytes")
@@ -126,11 +126,11 @@ class Http(unittest.TestCase):
     def test_summarize_matches_the_cli(self):
         out = os.path.join(self.tmp, "cli.json")
         su.run([su.SMOLVID, "summarize", self.video, "--format", "json", "--out", out, "--frames-per-segment", "2", *TINY_OPTS])
-        cli = json.load(open(out))
+        cli = json.loads(su.read(out, "r"))
         s, _, body = request(self.url, "POST", "/v1/summarize", {"video": self.video, "frames_per_segment": 2, "max_tokens": 6})
         self.assertEqual(s, 200, body)
         doc = json.loads(body)
-        jsonschema.validate(doc, json.load(open(os.path.join(su.SOURCE, "pipeline", "summary.schema.json"))))
+        jsonschema.validate(doc, json.loads(su.read(os.path.join(su.SOURCE, "pipeline", "summary.schema.json"), "r")))
         self.assertEqual(doc["segments"], cli["segments"])
         self.assertEqual(doc["summary"], cli["summary"])
         # Streamed: one progress event per segment plus the summary, then the document itself.
@@ -145,7 +145,7 @@ class Http(unittest.TestCase):
         self.assertTrue(final["thumbnails"][0].startswith("data:image/jpeg;base64,"))
         # An upload (multipart) gives the same captions.
         boundary = "smolvidboundary"
-        video = open(self.video, "rb").read()
+        video = su.read(self.video)
         form = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"frames_per_segment\"\r\n\r\n2\r\n"
                 f"--{boundary}\r\nContent-Disposition: form-data; name=\"max_tokens\"\r\n\r\n6\r\n"
                 f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"clip.mp4\"\r\n"

@@ -28,7 +28,7 @@ class OpenAiSdk(unittest.TestCase):
             for i, t in enumerate(("2", "4", "6")):
                 jpg = os.path.join(tmp, f"snap{i}.jpg")
                 su.run(["ffmpeg", "-v", "error", "-ss", t, "-i", su.media("bottle-detection.mp4"), "-frames:v", "1", "-q:v", "4", jpg])
-                snaps.append(base64.b64encode(open(jpg, "rb").read()).decode())
+                snaps.append(base64.b64encode(su.read(jpg)).decode())
             video = su.media("realshort.mp4")
             image_answer = su.ask_json(png, QUESTION, MAX_TOKENS)
             expect = {
@@ -36,7 +36,7 @@ class OpenAiSdk(unittest.TestCase):
                 "question": QUESTION,
                 "max_tokens": MAX_TOKENS,
                 "long_max_tokens": 2000,
-                "image_b64": base64.b64encode(open(png, "rb").read()).decode(),
+                "image_b64": base64.b64encode(su.read(png)).decode(),
                 "image_answer": image_answer,
                 "video_path": video,
                 "video_answer": su.ask_json(video, QUESTION, MAX_TOKENS),
