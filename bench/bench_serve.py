@@ -5,14 +5,16 @@
 
 Without --model it writes the full-size SmolVLM2-256M random checkpoint (smolvid debug
 random-checkpoint, from ../shared/reference/configs) into a temp folder. Measures, in one run:
-  1. time to first token (TTFT) and decode tokens/s of one request (a 1-frame video question),
+  1. time to first token (TTFT) and decode tokens/s of one request (a 1-frame video question; each
+     request asks about another second of the video, so no run reuses cached frame features),
      through the CLI (`smolvid ask --json` timings: everything before the first token; tokens after
      the first over their decode time) and through the server (client clock: request sent -> first
      content chunk; tokens after the first over first -> last content chunk). Best of --repeat.
   2. --clients streaming requests at once (the queue serves them one after another) while a poller
      asks GET /health every 50 ms: /health latency percentiles and the total throughput against one
      client's.
-Prints ratios; run it niced on a quiet machine for numbers that mean something.
+The CLI pays its process's first-call costs in every run (a fresh process per request); the server
+pays them once, in the warm-up request. Prints ratios; run it niced on a quiet machine for numbers that mean something.
 """
 import argparse
 import http.client
@@ -38,8 +40,8 @@ def random_checkpoint(smolvid, out):
     return out
 
 
-def cli_once(a, video):
-    out = subprocess.run([a.smolvid, "ask", video, QUESTION, "--max-frames", "1", "--max-new-tokens", str(a.tokens), "--json",
+def cli_once(a, video, start):
+    out = subprocess.run([a.smolvid, "ask", video, QUESTION, "--start", str(start), "--max-frames", "1", "--max-new-tokens", str(a.tokens), "--json",
                           "--model", a.model, "--threads", str(a.threads)], check=True, capture_output=True, text=True).stdout
     d = json.loads(out)
     ans = d["answers"][0]
@@ -47,11 +49,11 @@ def cli_once(a, video):
     return ttft, (ans["generated_tokens"] - 1) / ans["timings_s"]["decode"], ans["generated_tokens"]
 
 
-def stream_once(url, video, tokens):
+def stream_once(url, video, tokens, start):
     u = urllib.parse.urlparse(url)
     c = http.client.HTTPConnection(u.hostname, u.port, timeout=600)
     body = {"messages": [{"role": "user", "content": [{"type": "video_url", "video_url": {"url": video}}, {"type": "text", "text": QUESTION}]}],
-            "max_tokens": tokens, "stream": True, "stream_options": {"include_usage": True}, "smolvid": {"max_frames": 1}}
+            "max_tokens": tokens, "stream": True, "stream_options": {"include_usage": True}, "smolvid": {"max_frames": 1, "start": start}}
     t0 = time.perf_counter()
     c.request("POST", "/v1/chat/completions", json.dumps(body), {"Content-Type": "application/json"})
     r = c.getresponse()
@@ -94,7 +96,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--smolvid", default=os.path.join(HERE, "..", "build", "cli", "smolvid"))
     p.add_argument("--model", default="")
-    p.add_argument("--video", default=os.path.join(SHARED, "media", "realshort.mp4"))
+    p.add_argument("--video", default=os.path.join(SHARED, "media", "bottle-detection.mp4"))
     p.add_argument("--tokens", type=int, default=48)
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--clients", type=int, default=4)
@@ -105,14 +107,14 @@ def main():
         a.model = random_checkpoint(a.smolvid, os.path.join(tmp.name, "smolvlm2-256m-random"))
     video = os.path.realpath(a.video)
 
-    cli = [cli_once(a, video) for _ in range(a.repeat)]
+    cli = [cli_once(a, video, 1 + i) for i in range(a.repeat)]
     proc = subprocess.Popen([a.smolvid, "serve", "--port", "0", "--model", a.model, "--threads", str(a.threads), "--media-dir",
                              os.path.dirname(video), "--queue", str(a.clients), "--max-new-tokens", str(a.tokens)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     url = proc.stdout.readline().split("listening on ")[1].split()[0]
     try:
-        stream_once(url, video, a.tokens)  # warm-up (first allocations)
-        srv = [stream_once(url, video, a.tokens) for _ in range(a.repeat)]
+        stream_once(url, video, a.tokens, 0)  # warm-up (first allocations)
+        srv = [stream_once(url, video, a.tokens, 1 + i) for i in range(a.repeat)]
         cli_ttft, cli_tps = min(r[0] for r in cli), max(r[1] for r in cli)
         srv_ttft, srv_tps = min(r[0] for r in srv), max(r[1] for r in srv)
         one_client_tps = max(r[2] / r[3] for r in srv)  # whole-request throughput, one client
@@ -122,8 +124,8 @@ def main():
 
         results, lat, stop = [], [], threading.Event()
 
-        def client():
-            results.append(stream_once(url, video, a.tokens))
+        def client(k):
+            results.append(stream_once(url, video, a.tokens, 10 + k))
 
         def poll():
             while not stop.is_set():
@@ -133,7 +135,7 @@ def main():
         poller = threading.Thread(target=poll)
         poller.start()
         t0 = time.perf_counter()
-        threads = [threading.Thread(target=client) for _ in range(a.clients)]
+        threads = [threading.Thread(target=client, args=(k,)) for k in range(a.clients)]
         for t in threads:
             t.start()
         for t in threads:
