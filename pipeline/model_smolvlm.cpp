@@ -124,6 +124,7 @@ class SmolVlm final : public Vlm {
           timed_out = true;
           return false;
         }
+        if (options.should_stop && options.should_stop()) return false;
         const std::string piece = stream.push(token);
         if (on_text && !piece.empty()) on_text(q, piece);
         return true;

@@ -59,6 +59,9 @@ struct GenerationOptions {
   double top_p = 1.0;            // nucleus sampling mass in (0, 1]; used when temperature > 0
   uint64_t seed = 0;             // sampling seed (same seed + inputs = same text)
   Deadline deadline;             // checked between tokens and after encoding the frames
+  // Polled before each new token; returning true ends the generation there (stop_reason
+  // "callback"), e.g. when the server's client has disconnected or a stop sequence appeared.
+  std::function<bool()> should_stop;
 };
 
 // What the frames are: a video clip (SmolVLM2 video prompt with "Frame from MM:SS" stamps), a set

@@ -27,7 +27,12 @@ packages=(
   python3-jsonschema
   # bench/peer/: smolvlm_to_gguf.py writes GGUF files with llama.cpp's gguf-py (run with /usr/bin/python3)
   python3-numpy
+  # server/: HTTP (cpp-httplib); its tests drive it with the official OpenAI SDK (npm `openai`, on
+  # Node.js) and a headless Chromium through Selenium
+  libcpp-httplib-dev nodejs chromium chromium-driver python3-selenium
 )
+# Debian's nodejs ships npm separately; a Node.js from elsewhere (e.g. NodeSource) carries its own.
+if ! command -v npm >/dev/null 2>&1; then packages+=(npm); fi
 
 missing=()
 for p in "${packages[@]}"; do
