@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "util/file.h"
+
 namespace smolvid::test {
 
 // A fresh folder under $TMPDIR (default /tmp), removed with everything in it on destruction.
@@ -38,13 +40,7 @@ class TempDir {
   std::string path_;
 };
 
-inline std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot read " + path);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using util::read_file;  // util/file.h: the file's bytes; throws util::FileError
 
 inline void write_file(const std::string& path, const std::string& data) {
   std::ofstream out(path, std::ios::binary);
