@@ -288,5 +288,16 @@ TEST(Progress, RendersCountsElapsedAndEta) {
   EXPECT_EQ(open_ended.render(7, 3725.0, ""), "batch 7  1:02:05 elapsed");
 }
 
+// The model download's bar (pipeline/hub.cpp) is the same bar counting bytes: a resumed file
+// counts its rate and time left from what this transfer received.
+TEST(Progress, RendersBytesWithRateForDownloads) {
+  constexpr int64_t kMiB = 1024 * 1024;
+  ProgressBar dl("model.safetensors", 100 * kMiB, ProgressMode::kNever, stderr, ProgressBar::Unit::kBytes, 20 * kMiB);
+  EXPECT_EQ(dl.render(60 * kMiB, 10.0, ""),
+            "model.safetensors [############........] 60.0/100.0 MB  4.0 MB/s  00:10 elapsed  00:10 left");
+  ProgressBar unknown("tokenizer.json", -1, ProgressMode::kNever, stderr, ProgressBar::Unit::kBytes);
+  EXPECT_EQ(unknown.render(3 * kMiB, 2.0, ""), "tokenizer.json 3.0 MB  1.5 MB/s  00:02 elapsed");
+}
+
 }  // namespace
 }  // namespace smolvid::pipeline
