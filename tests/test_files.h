@@ -55,6 +55,16 @@ inline std::string shell_quote(const std::string& s) {
   return out + "'";
 }
 
+// The words as one command line, each quoted with shell_quote.
+inline std::string shell_words(const std::vector<std::string>& words) {
+  std::string out;
+  for (const std::string& w : words) out += (out.empty() ? "" : " ") + shell_quote(w);
+  return out;
+}
+
+// The built smolvid command.
+inline std::string smolvid_binary() { return SMOLVID_BINARY_DIR "/cli/smolvid"; }
+
 struct CommandResult {
   int exit_code = -1;
   std::string output;  // stdout (stderr too when the command redirects it)
