@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "model/tokenizer.h"
+#include "util/file.h"
 
 namespace {
 
@@ -31,24 +32,16 @@ double seconds_since(Clock::time_point t0) { return std::chrono::duration<double
 // Process CPU time: on a shared machine wall time also counts waiting for a core.
 double cpu_seconds() { return static_cast<double>(std::clock()) / CLOCKS_PER_SEC; }
 
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot open " + p.string());
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 std::string build_text(const fs::path& shared, size_t target_bytes) {
   std::vector<std::string> parts;
   for (const char* rel : {"spec/smolvlm.md", "golden/README.md", "golden/tokenizer/README.md", "media/MEDIA.md",
                           "STYLE.md"}) {
-    if (fs::exists(shared / rel)) parts.push_back(read_file(shared / rel));
+    if (fs::exists(shared / rel)) parts.push_back(smolvid::util::read_file((shared / rel).string()));
   }
   const fs::path cases = shared / "golden/tokenizer/smolvlm_cases.json";
   if (fs::exists(cases)) {
     std::string joined;
-    for (const auto& c : nlohmann::json::parse(read_file(cases)).at("cases")) joined += c.at("text").get<std::string>() + "\n";
+    for (const auto& c : nlohmann::json::parse(smolvid::util::read_file(cases.string())).at("cases")) joined += c.at("text").get<std::string>() + "\n";
     parts.push_back(joined);
   }
   if (parts.empty()) throw std::runtime_error("no text found under " + shared.string());

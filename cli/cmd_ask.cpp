@@ -1,4 +1,4 @@
-// smolvid ask VIDEO|IMAGE "question" [--question Q ...] [--strategy NAME] [--max-frames N] [--json]
+// smolvid ask VIDEO|IMAGE "question" [--question Q ...] [--strategy NAME] [--max-frames N] [--fps F] [--dedup] [--json]
 // Samples the video (or takes the image), asks every question about the same frames (encoded once)
 // and streams each answer to stdout as it is generated. --json prints one document instead: the
 // answers, the frames used (their presentation times) and the timings.
@@ -12,6 +12,7 @@
 
 #include "cli/model_options.h"
 #include "cli/registry.h"
+#include "cli/sampling_options.h"
 #include "pipeline/jobs.h"
 #include "sampler/sampler.h"
 
@@ -25,9 +26,7 @@ struct AskCliOptions {
   std::string question;                // the positional question
   std::vector<std::string> more;       // each --question
   std::vector<std::string> questions;  // the positional question first, then each --question
-  std::string strategy = "smolvlm2";
-  int max_frames = 0;
-  double fps = 0.0;
+  SamplingCliOptions sampling;
   bool json = false;
   TimeRangeOptions range;
   ModelCliOptions model;
@@ -40,9 +39,7 @@ void run_ask(AskCliOptions& o) {
   o.questions.insert(o.questions.end(), o.more.begin(), o.more.end());
   if (o.questions.empty()) throw CLI::RequiredError("a question (QUESTION or --question)");
   pipeline::AskOptions ask;
-  ask.sampling.policy = o.strategy;
-  ask.sampling.max_frames = o.max_frames;
-  ask.sampling.fps = o.fps;
+  ask.sampling = o.sampling.sampler_options();
   ask.generation = o.model.generation(kAskMaxNewTokens);
   ask.start_s = o.range.start_s();
   ask.end_s = o.range.end_s();
@@ -84,14 +81,7 @@ const Registrar kAsk(Group::kTop, 30, [](CLI::App& parent) {
   cmd->add_option("INPUT", o->input, "Video file, URL (rtsp://, http://) or image (png, jpg, bmp, webp, tif)")->required();
   cmd->add_option("QUESTION", o->question, "The question (more with --question)");
   cmd->add_option("--question,-q", o->more, "Another question about the same frames (repeatable)")->take_all();
-  cmd->add_option("--strategy", o->strategy,
-                  "Frame sampling policy: smolvlm2 (the SmolVLM2 reference: 1 fps, at most 64), uniform, keyframes, "
-                  "scenes, motion (default: smolvlm2)")
-      ->check(CLI::IsMember(sampler::policy_names()));
-  cmd->add_option("--max-frames", o->max_frames, "Frame budget; 0 = the policy's default (smolvlm2 64, others 16) (default: 0)")
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--fps", o->fps, "smolvlm2/uniform: target frames per second; 0 = the policy's default (default: 0)")
-      ->check(CLI::NonNegativeNumber);
+  add_sampling_options(*cmd, o->sampling);
   add_time_range_options(*cmd, o->range);
   cmd->add_flag("--json", o->json,
                 "Print one JSON document: answers with token counts and stop reasons, the frames used (pts_s) and "

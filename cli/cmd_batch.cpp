@@ -13,9 +13,11 @@
 
 #include "cli/model_options.h"
 #include "cli/registry.h"
+#include "cli/sampling_options.h"
 #include "pipeline/batch.h"
 #include "pipeline/jobs.h"
 #include "pipeline/progress.h"
+#include "util/duration.h"
 
 namespace smolvid::cli {
 namespace {
@@ -30,8 +32,7 @@ struct BatchCliOptions {
   bool resume = false;
   std::string shard;          // "K/N"; empty: from the environment, else 0/1
   std::string item_timeout;   // empty: none
-  std::string strategy = "smolvlm2";
-  int max_frames = 0;
+  SamplingCliOptions sampling;  // ask items without a sampling override
   std::string progress = "auto";
   ModelCliOptions model;
 };
@@ -56,11 +57,10 @@ void run_batch(const BatchCliOptions& o) {
   bo.out_path = o.out;
   bo.resume = o.resume;
   bo.shard = choose_shard(o.shard);
-  bo.item_timeout_s = o.item_timeout.empty() ? 0.0 : parse_duration_seconds(o.item_timeout);
+  bo.item_timeout_s = o.item_timeout.empty() ? 0.0 : util::parse_duration(o.item_timeout);
 
   pipeline::AskOptions ask;
-  ask.sampling.policy = o.strategy;
-  ask.sampling.max_frames = o.max_frames;
+  ask.sampling = o.sampling.sampler_options();
   ask.generation = o.model.generation(kAskMaxNewTokens);
   ask.threads = o.model.threads;
   pipeline::SummarizeOptions summarize;
@@ -137,10 +137,7 @@ const Registrar kBatch(Group::kTop, 50, [](CLI::App& parent) {
           "K/N", "shard"));
   cmd->add_option("--item-timeout", o->item_timeout, "Fail an item that runs longer than this (e.g. 600, 10m) (default: no limit)")
       ->check(duration_validator());
-  cmd->add_option("--strategy", o->strategy, "Frame sampling policy for ask items without a sampling override (default: smolvlm2)")
-      ->check(CLI::IsMember(sampler::policy_names()));
-  cmd->add_option("--max-frames", o->max_frames, "Frame budget for ask items; 0 = the policy's default (default: 0)")
-      ->check(CLI::NonNegativeNumber);
+  add_sampling_options(*cmd, o->sampling);  // for ask items without a sampling override
   add_progress_option(*cmd, o->progress);
   add_model_options(*cmd, o->model,
                     fmt::format("ask items {}; summarize items {} per caption, {} for the summary", kAskMaxNewTokens,

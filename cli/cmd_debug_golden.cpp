@@ -8,8 +8,10 @@
 #include <stdexcept>
 #include <string>
 
+#include "cli/option_checks.h"
 #include "cli/registry.h"
 #include "model/nn/golden.h"
+#include "model/nn/threads.h"
 
 namespace {
 
@@ -63,9 +65,10 @@ const smolvid::cli::Registrar kGolden(smolvid::cli::Group::kDebug, 50, [](CLI::A
   cmd->add_option("--dtype", args->dtype, "Compute dtype (default float32)")
       ->check(CLI::IsMember({"float32", "bfloat16"}));
   cmd->add_option("--atol", args->atol, "Max abs difference allowed for float tensors (default 1e-4 for float32, 0.25 for bfloat16)")
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--threads", args->threads, "Intra-op threads (default 0 = all available cores)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(smolvid::cli::number_in(0, 1e6));
+  cmd->add_option("--threads", args->threads,
+                  fmt::format("Intra-op threads, 0..{} (default 0 = all available cores)", smolvid::model::available_cores()))
+      ->check(smolvid::cli::whole_number_in(0, smolvid::model::available_cores()));
   cmd->add_flag("--json", args->json, "Print the comparisons as JSON (default off)");
   cmd->callback([args] { run(*args); });
 });

@@ -18,19 +18,20 @@
 #include "cli/registry.h"
 #include "model/chat_template.h"
 #include "model/tokenizer.h"
+#include "util/file.h"
 
 namespace {
 
 using nlohmann::json;
 using smolvid::model::TokenId;
 
-std::string read_all(std::istream& in) { return std::string(std::istreambuf_iterator<char>(in), {}); }
-
+// The bytes of a file, or of standard input for "-".
 std::string read_input(const std::string& path_or_dash, const char* what) {
-  if (path_or_dash == "-") return read_all(std::cin);
-  std::ifstream in(path_or_dash, std::ios::binary);
-  if (!in) throw std::runtime_error(fmt::format("cannot open {} '{}'", what, path_or_dash));
-  return read_all(in);
+  try {
+    return smolvid::util::read_file(path_or_dash == "-" ? "/dev/stdin" : path_or_dash);
+  } catch (const smolvid::util::FileError& e) {
+    throw std::runtime_error(fmt::format("{}: {}", what, e.what()));
+  }
 }
 
 json parse_json(const std::string& text, const std::string& where) {
@@ -99,7 +100,7 @@ void run_tokenize(const TokenizeArgs& a) {
     return;
   }
   if (a.text.empty()) throw std::runtime_error("give TEXT (or - for standard input) or --batch FILE.json");
-  const std::string input = a.text == "-" ? read_all(std::cin) : a.text;
+  const std::string input = a.text == "-" ? read_input("-", "TEXT") : a.text;
   if (a.decode) {
     const std::string text = tok.decode(parse_ids(input), a.skip_special);
     if (a.json) {

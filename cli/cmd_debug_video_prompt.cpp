@@ -26,6 +26,7 @@
 #include "model/prompt.h"
 #include "model/tokenizer.h"
 #include "sampler/sampler.h"
+#include "util/time_format.h"
 
 namespace {
 
@@ -84,7 +85,7 @@ void run_video_prompt(const VideoPromptArgs& a) {
     sampled.push_back({{"index", frames[i].index},
                        {"pts_s", frames[i].pts_seconds},
                        {"timestamp_s", vinfo.timestamps_s[i]},
-                       {"label", model::format_timestamp_mmss(vinfo.timestamps_s[i])}});
+                       {"label", util::format_mmss(vinfo.timestamps_s[i])}});
   }
   j["frames"] = sampled;
   j["rendered_chat_prompt"] = rendered;

@@ -11,14 +11,14 @@
 #include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <opencv2/core.hpp>
-#include <opencv2/imgcodecs.hpp>
-#include <opencv2/imgproc.hpp>
 #include <stdexcept>
 #include <string>
 
+#include "cli/option_checks.h"
 #include "cli/registry.h"
+#include "cli/sampling_options.h"
 #include "decode/video_reader.h"
+#include "sampler/image.h"
 #include "sampler/sampler.h"
 
 namespace smolvid::cli {
@@ -26,56 +26,17 @@ namespace {
 
 struct FramesOptions {
   std::string file;
-  std::string strategy = "smolvlm2";
-  int max_frames = 0;
-  double fps = 0.0;
-  double skip_secs = 1.0;
-  bool dedup = false;
+  SamplingCliOptions sampling;
+  double skip_secs = sampler::SamplerOptions{}.skip_secs;
   std::string out_dir;
   std::string contact_sheet;
   bool json = false;
   int thumb_width = 320;
 };
 
-cv::Mat to_bgr(const decode::Frame& f) {
-  const cv::Mat view(f.height, f.width, f.channels == 3 ? CV_8UC3 : CV_8UC1, const_cast<uint8_t*>(f.pixels.data()));
-  cv::Mat bgr;
-  cv::cvtColor(view, bgr, f.channels == 3 ? cv::COLOR_RGB2BGR : cv::COLOR_GRAY2BGR);
-  return bgr;
-}
-
-void write_jpeg(const std::string& path, const cv::Mat& bgr) {
-  if (!cv::imwrite(path, bgr, {cv::IMWRITE_JPEG_QUALITY, 92}))
-    throw std::runtime_error(fmt::format("cannot write image {} ({}x{}): OpenCV imwrite failed", path, bgr.cols, bgr.rows));
-}
-
-// A grid of thumbnails, each labelled with its time since the first frame (and frame index).
-cv::Mat contact_sheet(const std::vector<cv::Mat>& images, const sampler::Selection& sel, int thumb_width) {
-  const int n = static_cast<int>(images.size());
-  const int cols = std::max(1, static_cast<int>(std::ceil(std::sqrt(static_cast<double>(n)))));
-  const int rows = (n + cols - 1) / cols;
-  int thumb_height = 1;
-  for (const auto& im : images)
-    thumb_height = std::max(thumb_height, static_cast<int>(std::lround(static_cast<double>(im.rows) * thumb_width / im.cols)));
-  const int gap = 4;
-  cv::Mat sheet(rows * (thumb_height + gap) + gap, cols * (thumb_width + gap) + gap, CV_8UC3, cv::Scalar(32, 32, 32));
-  for (int k = 0; k < n; ++k) {
-    const int h = static_cast<int>(std::lround(static_cast<double>(images[k].rows) * thumb_width / images[k].cols));
-    cv::Mat thumb;
-    cv::resize(images[k], thumb, cv::Size(thumb_width, std::max(1, h)), 0, 0, cv::INTER_AREA);
-    const int x = gap + (k % cols) * (thumb_width + gap);
-    const int y = gap + (k / cols) * (thumb_height + gap);
-    thumb.copyTo(sheet(cv::Rect(x, y, thumb.cols, thumb.rows)));
-    const sampler::Pick& p = sel.picks[k];
-    const std::string label = p.index >= 0 ? fmt::format("{:.2f}s #{}", p.offset_s, p.index) : fmt::format("{:.2f}s", p.offset_s);
-    const double scale = thumb_width / 400.0;
-    int base = 0;
-    const cv::Size ts = cv::getTextSize(label, cv::FONT_HERSHEY_SIMPLEX, scale, 1, &base);
-    cv::rectangle(sheet, cv::Rect(x, y, ts.width + 8, ts.height + base + 8), cv::Scalar(0, 0, 0), cv::FILLED);
-    cv::putText(sheet, label, cv::Point(x + 4, y + 4 + ts.height), cv::FONT_HERSHEY_SIMPLEX, scale, cv::Scalar(255, 255, 255), 1,
-                cv::LINE_AA);
-  }
-  return sheet;
+// The contact-sheet label of a pick: its time since the first frame (and frame index).
+std::string sheet_label(const sampler::Pick& p) {
+  return p.index >= 0 ? fmt::format("{:.2f}s #{}", p.offset_s, p.index) : fmt::format("{:.2f}s", p.offset_s);
 }
 
 nlohmann::json selection_json(const FramesOptions& o, const sampler::Selection& sel, const std::vector<std::string>& files,
@@ -113,12 +74,8 @@ nlohmann::json selection_json(const FramesOptions& o, const sampler::Selection& 
 }
 
 void run_frames(const FramesOptions& o) {
-  sampler::SamplerOptions so;
-  so.policy = o.strategy;
-  so.max_frames = o.max_frames;
-  so.fps = o.fps;
+  sampler::SamplerOptions so = o.sampling.sampler_options();
   so.skip_secs = o.skip_secs;
-  so.dedup = o.dedup;
   sampler::Selection sel = sampler::select_frames(o.file, so);
 
   // What the decoder met (frames lost to damage, a truncated file) is a warning on stderr (exit codes
@@ -140,18 +97,20 @@ void run_frames(const FramesOptions& o) {
     for (const std::string& w : reader.warnings()) {
       if (std::find(warnings.begin(), warnings.end(), w) == warnings.end()) warnings.push_back(w);
     }
-    std::vector<cv::Mat> images;
-    for (const auto& f : frames) images.push_back(to_bgr(f));
     if (!o.out_dir.empty()) {
       std::filesystem::create_directories(o.out_dir);
-      for (size_t i = 0; i < images.size(); ++i) {
+      for (size_t i = 0; i < frames.size(); ++i) {
         const std::string path =
             (std::filesystem::path(o.out_dir) / fmt::format("frame_{:03d}_{:09.3f}s.jpg", i, sel.picks[i].offset_s)).string();
-        write_jpeg(path, images[i]);
+        sampler::write_jpeg(path, frames[i]);
         files.push_back(path);
       }
     }
-    if (!o.contact_sheet.empty() && !images.empty()) write_jpeg(o.contact_sheet, contact_sheet(images, sel, o.thumb_width));
+    if (!o.contact_sheet.empty() && !frames.empty()) {
+      std::vector<std::string> labels;
+      for (size_t i = 0; i < frames.size(); ++i) labels.push_back(sheet_label(sel.picks[i]));
+      sampler::write_contact_sheet(o.contact_sheet, frames, labels, o.thumb_width);
+    }
   }
 
   for (const auto& w : warnings) fmt::print(stderr, "warning: {}\n", w);
@@ -177,19 +136,9 @@ const Registrar kFrames(Group::kTop, 20, [](CLI::App& parent) {
       "frames", "Choose frames with a sampling policy and print each time with the reason; optionally write them as "
                 "JPEG images and a contact sheet");
   cmd->add_option("FILE", o->file, "Video file or URL (rtsp://, http://)")->required();
-  cmd->add_option("--strategy", o->strategy,
-                  "Sampling policy: smolvlm2 (the SmolVLM2 reference: 1 fps, at most 64), uniform, keyframes, scenes "
-                  "(shot cuts), motion (events for fixed cameras) (default: smolvlm2)")
-      ->check(CLI::IsMember(sampler::policy_names()));
-  cmd->add_option("--max-frames", o->max_frames, "Frame budget; 0 = the policy's default (smolvlm2 64, others 16) (default: 0)")
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--fps", o->fps,
-                  "smolvlm2: target frames per second (0 = 1); uniform: one frame every 1/F s (0 = the budget spread "
-                  "evenly) (default: 0)")
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--skip-secs", o->skip_secs, "smolvlm2: seconds skipped at both ends of long videos (default: 1)")
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_flag("--dedup", o->dedup, "Drop near-duplicate frames (dHash) so static footage does not spend the budget (default: off)");
+  add_sampling_options(*cmd, o->sampling);
+  cmd->add_option("--skip-secs", o->skip_secs, "smolvlm2: seconds skipped at both ends of long videos, 0..3600 (default: 1)")
+      ->check(number_in(0, 3600));
   cmd->add_option("--out", o->out_dir, "Write the chosen frames as JPEG images into this folder (default: none)");
   cmd->add_option("--contact-sheet", o->contact_sheet, "Write one grid image (JPEG) of the chosen frames with their timestamps (default: none)");
   cmd->add_option("--thumb-width", o->thumb_width, "Width of each contact-sheet thumbnail in pixels (default: 320)")

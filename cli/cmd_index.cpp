@@ -92,7 +92,17 @@ const Registrar kIndex(Group::kTop, 60, [](CLI::App& parent) {
   cmd->add_option("--camera", o->camera, "Camera name stored with the events (default: each file's name without extension)");
   cmd->add_option("--start-time", o->start_time,
                   "Wall-clock time of the start of the video(s), e.g. 2024-05-01T10:00:00Z (default: from the file name "
-                  "such as VID_20191220_170832 or 2024-05-01_10-00-00, else unknown)");
+                  "such as VID_20191220_170832 or 2024-05-01_10-00-00, else unknown)")
+      ->check(CLI::Validator(
+          [](std::string& v) {
+            try {
+              if (pipeline::parse_wallclock(v)) return std::string();
+            } catch (const pipeline::IndexError& e) {
+              return std::string(e.what());
+            }
+            return fmt::format("'{}' is not a date-time (expected e.g. 2024-05-01T10:00:00Z)", v);
+          },
+          "DATETIME", "datetime"));
   cmd->add_option("--frames-per-event", o->frames_per_event, "Frames shown to the model per event (default: 3)")
       ->check(CLI::Range(1, 16));
   add_progress_option(*cmd, o->progress);

@@ -11,9 +11,11 @@
 #include <stdexcept>
 #include <string>
 
+#include "cli/option_checks.h"
 #include "cli/registry.h"
 #include "pipeline/index.h"
 #include "pipeline/media_util.h"
+#include "util/time_format.h"
 
 namespace smolvid::cli {
 namespace {
@@ -44,7 +46,7 @@ void print_text(const std::vector<pipeline::EventHit>& hits) {
   }
   for (size_t i = 0; i < hits.size(); ++i) {
     const pipeline::EventHit& h = hits[i];
-    std::string when = fmt::format("{} - {}", pipeline::format_clock(h.start_s), pipeline::format_clock(h.end_s));
+    std::string when = fmt::format("{} - {}", util::format_clock(h.start_s), util::format_clock(h.end_s));
     if (h.wall_start) when += fmt::format(" ({})", pipeline::format_wallclock(*h.wall_start));
     fmt::print("{:2}. [{}] {}  {}\n    {}\n", i + 1, h.camera, h.file, when, h.caption);
   }
@@ -99,7 +101,7 @@ const Registrar kSearch(Group::kTop, 70, [](CLI::App& parent) {
       ->check(time_bound_validator());
   cmd->add_option("--to", o->to, "Only events that start at or before this time (same forms as --from) (default: no bound)")
       ->check(time_bound_validator());
-  cmd->add_option("--limit,-n", o->limit, "Most results (default: 20)")->check(CLI::PositiveNumber);
+  cmd->add_option("--limit,-n", o->limit, "Most results, 1..100000 (default: 20)")->check(whole_number_in(1, 100000));
   cmd->add_flag("--all-words", o->all_words, "Every word must match (default: off, any word matches; more matches rank first)");
   auto* json = cmd->add_flag("--json", o->json, "Print JSON {query, results: [...]} (default: off, text)");
   auto* html = cmd->add_flag("--html", o->html, "Print a self-contained HTML page with the thumbnails (default: off, text)");

@@ -18,12 +18,15 @@
 #include "pipeline/jobs.h"
 #include "pipeline/outputs.h"
 #include "pipeline/progress.h"
+#include "util/duration.h"
 
 namespace smolvid::cli {
 namespace {
 
 const int kCaptionMaxNewTokens = pipeline::SummarizeOptions{}.caption_generation.max_new_tokens;
 const int kSummaryMaxNewTokens = pipeline::SummarizeOptions{}.summary_generation.max_new_tokens;
+// A segment gets one caption from several frames: shorter than a second is no segment.
+constexpr double kMinSegmentSeconds = 1.0;
 
 struct SummarizeCliOptions {
   std::string video;
@@ -64,12 +67,11 @@ void run_summarize(const SummarizeCliOptions& o) {
   pipeline::SummarizeOptions so;
   if (!o.segment.empty()) {
     so.segmenter = "fixed";
-    so.segment_s = parse_duration_seconds(o.segment);
+    so.segment_s = util::parse_duration(o.segment);
   } else {
     so.segmenter = "scenes";
-    so.segment_s = parse_duration_seconds(o.max_segment);
+    so.segment_s = util::parse_duration(o.max_segment);
   }
-  if (!(so.segment_s > 0)) throw std::invalid_argument(fmt::format("segment length must be > 0 s, got {}", so.segment_s));
   so.frames_per_segment = o.frames_per_segment;
   so.overall_summary = !o.no_summary;
   so.caption_generation = o.model.generation(kCaptionMaxNewTokens);
@@ -102,11 +104,13 @@ const Registrar kSummarize(Group::kTop, 40, [](CLI::App& parent) {
                    "then an overall summary; text, JSON, SRT, WebVTT, FFmpeg chapters or an HTML report");
   cmd->add_option("VIDEO", o->video, "Video file or URL")->required();
   cmd->add_option("--segment", o->segment,
-                  "Cut into fixed windows of this length (30, 30s, 1m, 01:30) instead of shots (default: off, segments "
-                  "are the shots found by the scenes policy)")
-      ->check(duration_validator());
-  cmd->add_option("--max-segment", o->max_segment, "Shots longer than this are split into windows of at most this length (default: 30s)")
-      ->check(duration_validator());
+                  "Cut into fixed windows of this length (30, 30s, 1m, 01:30; at least 1 s and one frame) instead of "
+                  "shots (default: off, segments are the shots found by the scenes policy)")
+      ->check(duration_validator(kMinSegmentSeconds));
+  cmd->add_option("--max-segment", o->max_segment,
+                  "Shots longer than this (at least 1 s and one frame) are split into windows of at most this length "
+                  "(default: 30s)")
+      ->check(duration_validator(kMinSegmentSeconds));
   cmd->add_option("--frames-per-segment", o->frames_per_segment, "Frames shown to the model per segment (default: 4)")
       ->check(CLI::Range(1, 64));
   cmd->add_option("--format", o->format,

@@ -10,7 +10,9 @@
 
 #include "model/nn/threads.h"
 #include "pipeline/hub.h"
+#include "cli/option_checks.h"
 #include "pipeline/model_smolvlm.h"
+#include "util/duration.h"
 
 namespace smolvid::cli {
 
@@ -32,10 +34,11 @@ void add_model_options(CLI::App& cmd, ModelCliOptions& o, const std::string& max
                              kDefaultModel))
       ->envname("SMOLVID_MODEL");
   cmd.add_option("--threads", o.threads,
-                 fmt::format("CPU threads for the model; 0 = the cores this process may use (default: 0, here {})",
+                 fmt::format("CPU threads for the model and the decoder, 0..{} (the cores this process may use); "
+                             "0 = all of them (default: 0)",
                              model::available_cores()))
       ->envname("SMOLVID_THREADS")
-      ->check(CLI::NonNegativeNumber);
+      ->check(whole_number_in(0, model::available_cores()));
   cmd.add_option("--dtype", o.dtype,
                  fmt::format("Compute dtype: float32 or bfloat16 (default: {}: half the memory, faster on CPUs with "
                              "AVX-512 BF16)",
@@ -50,12 +53,13 @@ void add_model_options(CLI::App& cmd, ModelCliOptions& o, const std::string& max
             return std::regex_match(v, re) ? std::string() : "expected cpu, cuda or cuda:N, got '" + v + "'";
           },
           "cpu|cuda|cuda:N", "device"));
-  cmd.add_option("--max-new-tokens", o.max_new_tokens, "Most tokens generated per answer (default: " + max_tokens_help + ")")
-      ->check(CLI::PositiveNumber);
-  cmd.add_option("--temperature", o.temperature, "Sampling temperature; 0 = greedy, deterministic (default: 0)")
-      ->check(CLI::Range(0.0, 100.0));
+  cmd.add_option("--max-new-tokens", o.max_new_tokens,
+                 fmt::format("Most tokens generated per answer, 1..{} (default: {})", kMaxNewTokens, max_tokens_help))
+      ->check(whole_number_in(1, kMaxNewTokens));
+  cmd.add_option("--temperature", o.temperature, "Sampling temperature, 0..100; 0 = greedy, deterministic (default: 0)")
+      ->check(number_in(0.0, 100.0));
   cmd.add_option("--top-p", o.top_p, "Nucleus sampling mass in (0, 1], used when --temperature > 0 (default: 1)")
-      ->check(CLI::Range(1e-6, 1.0));
+      ->check(number_in(1e-6, 1.0));
   cmd.add_option("--seed", o.seed, "Sampling seed: the same seed and inputs give the same text (default: 0)");
 }
 
@@ -78,24 +82,6 @@ std::unique_ptr<pipeline::Vlm> load_model(const ModelCliOptions& o) {
   return pipeline::load_smolvlm(resolved.directory, so);
 }
 
-double parse_duration_seconds(const std::string& text) {
-  static const std::regex units(R"(\s*(?:([0-9]+(?:\.[0-9]*)?)h)?\s*(?:([0-9]+(?:\.[0-9]*)?)m)?\s*(?:([0-9]+(?:\.[0-9]*)?)s?)?\s*)");
-  static const std::regex clock(R"(\s*(?:([0-9]+):)?([0-9]+):([0-9]+(?:\.[0-9]*)?)\s*)");
-  std::smatch m;
-  double seconds = -1.0;
-  if (std::regex_match(text, m, clock)) {
-    seconds = (m[1].matched ? std::stod(m[1]) * 3600.0 : 0.0) + std::stod(m[2]) * 60.0 + std::stod(m[3]);
-  } else if (std::regex_match(text, m, units) && (m[1].matched || m[2].matched || m[3].matched)) {
-    seconds = 0.0;
-    if (m[1].matched) seconds += std::stod(m[1]) * 3600.0;
-    if (m[2].matched) seconds += std::stod(m[2]) * 60.0;
-    if (m[3].matched) seconds += std::stod(m[3]);
-  }
-  if (!(seconds >= 0.0) || !std::isfinite(seconds)) {
-    throw std::invalid_argument(fmt::format("'{}' is not a duration (expected e.g. 30, 30s, 1.5m, 2m30s, 01:30)", text));
-  }
-  return seconds;
-}
 
 }  // namespace smolvid::cli
 
@@ -112,21 +98,25 @@ void require_input(const std::string& input, const char* what) {
 
 std::optional<double> TimeRangeOptions::start_s() const {
   if (start.empty()) return std::nullopt;
-  return parse_duration_seconds(start);
+  return util::parse_duration(start);
 }
 
 std::optional<double> TimeRangeOptions::end_s() const {
   if (end.empty()) return std::nullopt;
-  return parse_duration_seconds(end);
+  const double e = util::parse_duration(end);
+  if (const auto s = start_s(); s && !(e > *s)) {
+    throw CLI::ValidationError("--end", fmt::format("{} must be after --start {}", end, start));
+  }
+  return e;
 }
 
-CLI::Validator duration_validator() {
+CLI::Validator duration_validator(double min_s) {
   return CLI::Validator(
-      [](std::string& v) {
+      [min_s](std::string& v) {
         try {
-          parse_duration_seconds(v);
+          if (util::parse_duration(v) < min_s) return fmt::format("'{}' is shorter than the minimum of {} s", v, min_s);
           return std::string();
-        } catch (const std::invalid_argument& e) {
+        } catch (const util::DurationError& e) {
           return std::string(e.what());
         }
       },

@@ -33,6 +33,8 @@ constexpr const char* kDefaultModel = "HuggingFaceTB/SmolVLM2-256M-Video-Instruc
 // bfloat16 on CPU: the weights are stored in bfloat16, so this halves the memory and, on CPUs with
 // AVX-512 BF16 (or AMX), runs the matmuls faster than float32.
 constexpr const char* kDefaultDtype = "bfloat16";
+// --max-new-tokens cap: SmolVLM's context holds 8,192 (256M/500M) to 16,384 (2.2B) tokens.
+constexpr int kMaxNewTokens = 16384;
 
 struct ModelCliOptions {
   std::string model = kDefaultModel;   // local directory or Hugging Face repo id ORG/NAME[@REV]
@@ -60,10 +62,6 @@ void add_model_options(CLI::App& cmd, ModelCliOptions& options, const std::strin
 // SMOLVID_MODEL) at a local copy. Progress of a download goes to stderr.
 std::unique_ptr<pipeline::Vlm> load_model(const ModelCliOptions& options);
 
-// A duration such as "30", "30s", "1.5m", "2m30s", "01:30" or "1:02:03" in seconds; throws
-// std::invalid_argument naming the text.
-double parse_duration_seconds(const std::string& text);
-
 }  // namespace smolvid::cli
 
 namespace smolvid::cli {
@@ -74,12 +72,14 @@ namespace smolvid::cli {
 void add_progress_option(CLI::App& cmd, std::string& mode);
 pipeline::ProgressBar::Mode progress_mode(const std::string& mode);
 
-// CLI11 validator for durations (parse_duration_seconds), e.g. for --segment and --item-timeout.
-CLI::Validator duration_validator();
+// CLI11 validator for durations (util::parse_duration) of at least min_s seconds, e.g. for
+// --segment and --item-timeout.
+CLI::Validator duration_validator(double min_s = 0.0);
 
 void require_input(const std::string& input, const char* what = "input");
 
-// Adds --start/--end (a part of the video, video time; see parse_duration_seconds) to `cmd`.
+// Adds --start/--end (a part of the video, video time; see util::parse_duration) to `cmd`.
+// end_s() throws CLI::ValidationError (exit 2, naming --end) unless the end is after the start.
 struct TimeRangeOptions {
   std::string start, end;  // empty = the whole video
   std::optional<double> start_s() const;

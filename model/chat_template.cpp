@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "model/text_unicode.h"
+#include "util/file.h"
 
 namespace smolvid::model {
 
@@ -1550,14 +1551,6 @@ class Renderer {
   std::vector<Scope> scopes_;
 };
 
-std::string read_text_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw ChatTemplateError(fmt::format("chat template: cannot open '{}'", path));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 }  // namespace
 
 struct ChatTemplate::Program {
@@ -1596,7 +1589,7 @@ ChatTemplate ChatTemplate::from_dir(const std::string& model_dir) {
   const auto from_json_file = [](const fs::path& p) -> std::optional<ChatTemplate> {
     json j;
     try {
-      j = json::parse(read_text_file(p.string()));
+      j = json::parse(util::read_file(p.string()));
     } catch (const json::exception& e) {
       throw ChatTemplateError(fmt::format("chat template: '{}' is not valid JSON: {}", p.string(), e.what()));
     }
@@ -1613,7 +1606,7 @@ ChatTemplate ChatTemplate::from_dir(const std::string& model_dir) {
     if (auto t = from_json_file(json_path)) return std::move(*t);
   }
   const fs::path jinja_path = dir / "chat_template.jinja";
-  if (fs::exists(jinja_path)) return ChatTemplate(read_text_file(jinja_path.string()), jinja_path.string());
+  if (fs::exists(jinja_path)) return ChatTemplate(util::read_file(jinja_path.string()), jinja_path.string());
   const fs::path config_path = dir / "tokenizer_config.json";
   if (fs::exists(config_path)) {
     if (auto t = from_json_file(config_path)) return std::move(*t);

@@ -14,6 +14,7 @@
 #include <set>
 
 #include "model/safetensors.h"
+#include "util/file.h"
 
 namespace smolvid::model {
 
@@ -233,18 +234,6 @@ bool file_exists(const std::string& path) {
 
 }  // namespace
 
-std::string read_text_file(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) throw ConfigError(fmt::format("{}: cannot open: {}", path, std::strerror(errno)));
-  std::string text;
-  char buf[65536];
-  size_t got;
-  while ((got = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, got);
-  const bool err = std::ferror(f) != 0;
-  std::fclose(f);
-  if (err) throw ConfigError(fmt::format("{}: read error", path));
-  return text;
-}
 
 ModelConfig parse_model_config(const std::string& text, const std::string& source) {
   const json j = parse_json(text, source);
@@ -357,10 +346,10 @@ ProcessorConfig parse_processor_config(const std::string& text, const std::strin
   return p;
 }
 
-ModelConfig load_model_config(const std::string& path) { return parse_model_config(read_text_file(path), path); }
-GenerationConfig load_generation_config(const std::string& path) { return parse_generation_config(read_text_file(path), path); }
-PreprocessorConfig load_preprocessor_config(const std::string& path) { return parse_preprocessor_config(read_text_file(path), path); }
-ProcessorConfig load_processor_config(const std::string& path) { return parse_processor_config(read_text_file(path), path); }
+ModelConfig load_model_config(const std::string& path) { return parse_model_config(util::read_file(path), path); }
+GenerationConfig load_generation_config(const std::string& path) { return parse_generation_config(util::read_file(path), path); }
+PreprocessorConfig load_preprocessor_config(const std::string& path) { return parse_preprocessor_config(util::read_file(path), path); }
+ProcessorConfig load_processor_config(const std::string& path) { return parse_processor_config(util::read_file(path), path); }
 
 std::vector<ExpectedTensor> expected_checkpoint_tensors(const ModelConfig& config) {
   const VisionConfig& v = config.vision_config;

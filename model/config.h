@@ -158,7 +158,6 @@ ModelConfig load_model_config(const std::string& path);
 GenerationConfig load_generation_config(const std::string& path);
 PreprocessorConfig load_preprocessor_config(const std::string& path);
 ProcessorConfig load_processor_config(const std::string& path);
-std::string read_text_file(const std::string& path);  // throws ConfigError naming the path
 
 // The tensor names and shapes a checkpoint with this config holds (the layout of spec section 2,
 // sorted by name; lm_head.weight omitted when tie_word_embeddings is set). Lets a loader or test

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include "util/time_format.h"
+
 namespace smolvid::model {
 namespace {
 
@@ -35,34 +37,6 @@ std::string below_thousand(int n) {
   std::string out = below_hundred(n / 100) + " hundred";
   if (n % 100 != 0) out += " and " + below_hundred(n % 100);
   return out;
-}
-
-// Python's float divmod(x, y) for y > 0 (Objects/floatobject.c float_divmod).
-std::pair<double, double> py_divmod(double x, double y) {
-  double mod = std::fmod(x, y);
-  double div = (x - mod) / y;
-  if (mod != 0.0) {
-    if ((y < 0) != (mod < 0)) {
-      mod += y;
-      div -= 1.0;
-    }
-  } else {
-    mod = std::copysign(0.0, y);
-  }
-  double floordiv;
-  if (div != 0.0) {
-    floordiv = std::floor(div);
-    if (div - floordiv > 0.5) floordiv += 1.0;
-  } else {
-    floordiv = std::copysign(0.0, x / y);
-  }
-  return {floordiv, mod};
-}
-
-std::string two_digits(long long v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%02lld", v);
-  return buf;
 }
 
 }  // namespace
@@ -118,30 +92,9 @@ std::string number_to_words(int n) {
   return out + (rest < 100 ? " and " : ", ") + below_thousand(rest);
 }
 
-std::string format_duration_hms(double seconds) {
-  if (!std::isfinite(seconds) || seconds < 0 || seconds > 1e12) {
-    throw PromptError("video duration must be a finite number of seconds >= 0, got " + std::to_string(seconds));
-  }
-  const long long total = static_cast<long long>(seconds);  // int(duration)
-  const long long days = total / 86400;
-  const long long rem = total % 86400;
-  std::string out;
-  if (days != 0) out = std::to_string(days) + (days == 1 ? " day, " : " days, ");
-  out += std::to_string(rem / 3600) + ":" + two_digits(rem % 3600 / 60) + ":" + two_digits(rem % 60);
-  return out;
-}
-
-std::string format_timestamp_mmss(double seconds) {
-  if (!std::isfinite(seconds) || seconds < 0) {
-    throw PromptError("frame timestamp must be a finite number of seconds >= 0, got " + std::to_string(seconds));
-  }
-  const auto [minutes, secs] = py_divmod(seconds, 60.0);
-  return two_digits(static_cast<long long>(minutes)) + ":" + two_digits(static_cast<long long>(secs));
-}
-
 std::string video_intro_text(int num_frames, double duration_s) {
   return std::string(kVideoIntroPrefix) + number_to_words(num_frames) + " frames from a " +
-         format_duration_hms(duration_s) + " [H:MM:SS] video.\n";
+         util::format_hmmss(duration_s) + " [H:MM:SS] video.\n";
 }
 
 std::vector<PromptPiece> video_content_pieces(const VideoPromptInfo& video) {
@@ -149,7 +102,7 @@ std::vector<PromptPiece> video_content_pieces(const VideoPromptInfo& video) {
   std::vector<PromptPiece> pieces;
   pieces.push_back({PromptPiece::Kind::kText, video_intro_text(static_cast<int>(video.timestamps_s.size()), video.duration_s)});
   for (double t : video.timestamps_s) {
-    pieces.push_back({PromptPiece::Kind::kText, kFrameTimestampPrefix + format_timestamp_mmss(t) + ":"});
+    pieces.push_back({PromptPiece::Kind::kText, kFrameTimestampPrefix + util::format_mmss(t) + ":"});
     pieces.push_back({PromptPiece::Kind::kImage, ""});
   }
   pieces.push_back({PromptPiece::Kind::kText, kMediaOutro});

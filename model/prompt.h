@@ -52,14 +52,6 @@ std::string expand_image_tokens(const std::string& text, const std::vector<std::
 // 0 <= n < 1,000,000; throws PromptError otherwise.
 std::string number_to_words(int n);
 
-// str(datetime.timedelta(seconds=int(seconds))): "0:00:10", "1:05:07", "1 day, 0:00:00".
-// Throws PromptError for negative or non-finite values.
-std::string format_duration_hms(double seconds);
-
-// The per-frame "MM:SS": int(t // 60) and int(t % 60), both zero-padded to 2 digits (minutes
-// are not wrapped at 60), with Python's float floor-division semantics.
-std::string format_timestamp_mmss(double seconds);
-
 struct VideoPromptInfo {
   double duration_s = 0.0;           // the video's duration (the intro prints int(duration))
   std::vector<double> timestamps_s;  // one per sampled frame, seconds

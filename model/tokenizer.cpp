@@ -16,6 +16,7 @@
 #include <unordered_map>
 
 #include "model/text_unicode.h"
+#include "util/file.h"
 
 namespace smolvid::model {
 
@@ -32,16 +33,8 @@ constexpr size_t kLargeWordSymbols = 128;  // above this, BPE uses a heap instea
 
 const char* kGpt2Pattern = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw TokenizerError(fmt::format("tokenizer: cannot open '{}'", path));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 json read_json(const std::string& path) {
-  const std::string text = read_file(path);
+  const std::string text = util::read_file(path);
   try {
     return json::parse(text);
   } catch (const json::exception& e) {
@@ -1013,7 +1006,7 @@ Tokenizer Tokenizer::from_tokenizer_json(const std::string& path, const std::str
   auto impl = std::make_shared<Impl>();
   impl->source = path;
   TokenizerJsonReader reader(*impl);
-  const json j = reader.parse(read_file(path), path);
+  const json j = reader.parse(util::read_file(path), path);
   try {
     if (j.contains("normalizer") && !j["normalizer"].is_null()) {
       throw TokenizerError(fmt::format("tokenizer {}: normalizer '{}' is not supported (only null)", path,
@@ -1094,7 +1087,7 @@ Tokenizer Tokenizer::from_vocab_merges(const std::string& vocab_path, const std:
     }
     impl->add_vocab_entry(token, id.get<uint32_t>());
   }
-  std::istringstream merges(read_file(merges_path));
+  std::istringstream merges(util::read_file(merges_path));
   std::string line;
   size_t rank = 0;
   size_t line_no = 0;

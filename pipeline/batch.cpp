@@ -16,17 +16,11 @@
 #include <sstream>
 
 #include "pipeline/outputs.h"
+#include "util/duration.h"
+#include "util/file.h"
 
 namespace smolvid::pipeline {
 namespace {
-
-std::string read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw BatchError(fmt::format("cannot read {}: {}", path, std::strerror(errno)));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 bool blank_or_comment(const std::string& line) {
   const size_t first = line.find_first_not_of(" \t\r");
@@ -36,17 +30,20 @@ bool blank_or_comment(const std::string& line) {
 double time_field(const nlohmann::json& v, const std::string& where, const char* key) {
   if (v.is_number()) {
     const double t = v.get<double>();
-    if (!std::isfinite(t) || t < 0) throw BatchError(fmt::format("{}: \"{}\" is {}, expected seconds >= 0", where, key, t));
+    if (!std::isfinite(t) || t < 0 || t > util::kMaxDurationSeconds) {
+      throw BatchError(fmt::format("{}: \"{}\" is {}, expected seconds in [0, {}]", where, key, t, util::kMaxDurationSeconds));
+    }
     return t;
   }
   if (v.is_string()) {
     try {
-      return parse_time_seconds(v.get<std::string>());
-    } catch (const BatchError& e) {
+      return util::parse_duration(v.get<std::string>());
+    } catch (const util::DurationError& e) {
       throw BatchError(fmt::format("{}: \"{}\": {}", where, key, e.what()));
     }
   }
-  throw BatchError(fmt::format("{}: \"{}\" must be seconds (number) or \"[HH:]MM:SS[.mmm]\", got {}", where, key, v.dump()));
+  throw BatchError(fmt::format("{}: \"{}\" must be seconds (number) or a duration string (\"1m30s\", \"[HH:]MM:SS\"), got {}",
+                               where, key, v.dump()));
 }
 
 int env_int(const char* name, bool& present) {
@@ -73,20 +70,6 @@ void write_fully(int fd, const std::string& data, const std::string& path) {
 }
 
 }  // namespace
-
-double parse_time_seconds(const std::string& text) {
-  static const std::regex kClock(R"(^\s*(?:(\d+):)?(\d{1,2}):(\d{1,2}(?:\.\d+)?)\s*$)");
-  static const std::regex kSeconds(R"(^\s*(\d+(?:\.\d+)?)\s*s?\s*$)");
-  std::smatch m;
-  if (std::regex_match(text, m, kSeconds)) return std::stod(m[1]);
-  if (std::regex_match(text, m, kClock)) {
-    const double h = m[1].matched ? std::stod(m[1]) : 0.0;
-    const double mm = std::stod(m[2]), ss = std::stod(m[3]);
-    if (mm >= 60 || ss >= 60) throw BatchError(fmt::format("time '{}': minutes and seconds must be < 60", text));
-    return h * 3600 + mm * 60 + ss;
-  }
-  throw BatchError(fmt::format("time '{}': expected seconds (e.g. 90 or 12.5) or [HH:]MM:SS[.mmm]", text));
-}
 
 std::vector<BatchItem> parse_manifest(std::istream& in, const std::string& name) {
   static const std::set<std::string> kKeys = {"id", "video", "question", "questions", "task", "start", "end", "sampling"};
@@ -235,7 +218,7 @@ ResultsLog::ResultsLog(const std::string& path, bool resume) : path_(path) {
   fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd_ < 0) throw BatchError(fmt::format("cannot open results file {}: {}", path, std::strerror(errno)));
   if (!resume) return;
-  const std::string data = read_all(path);
+  const std::string data = util::read_file(path);
   const size_t end = data.rfind('\n') == std::string::npos ? 0 : data.rfind('\n') + 1;
   if (end < data.size()) {
     trimmed_ = data.size() - end;  // a line cut short by a crash: drop it, its item runs again
@@ -355,7 +338,7 @@ MergeReport merge_results(const std::vector<std::string>& inputs, const std::str
   std::set<std::string> seen;
   std::string merged;
   for (const std::string& input : inputs) {
-    const std::string data = read_all(input);
+    const std::string data = util::read_file(input);
     size_t start = 0;
     int line_no = 0;
     while (start < data.size()) {

@@ -91,9 +91,6 @@ struct BatchItem {
 std::vector<BatchItem> parse_manifest(std::istream& in, const std::string& name);
 std::vector<BatchItem> read_manifest(const std::string& path);
 
-// "[HH:]MM:SS[.mmm]" or plain seconds ("90", "12.5") -> seconds; throws BatchError.
-double parse_time_seconds(const std::string& text);
-
 // 64-bit FNV-1a of the id's bytes: the same on every machine and run.
 uint64_t stable_id_hash(const std::string& id);
 

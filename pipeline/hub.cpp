@@ -98,47 +98,6 @@ struct HttpResponse {
   std::string body;                            // collected unless written to a file
 };
 
-// Progress bar on stderr for one file.
-class ProgressBar {
- public:
-  ProgressBar(bool enabled, std::string name, int64_t total, int64_t already)
-      : enabled_(enabled), name_(std::move(name)), total_(total), already_(already), start_(std::chrono::steady_clock::now()) {}
-  void update(int64_t received_now) {
-    if (!enabled_) return;
-    const auto now = std::chrono::steady_clock::now();
-    if (now - last_ < std::chrono::milliseconds(100)) return;
-    last_ = now;
-    draw(received_now);
-  }
-  void finish(int64_t received_now) {
-    if (!enabled_) return;
-    draw(received_now);
-    std::fputc('\n', stderr);
-  }
-
- private:
-  void draw(int64_t received_now) {
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-    const double mb = 1024.0 * 1024.0;
-    const int64_t done = already_ + received_now;
-    const double rate = secs > 0 ? received_now / secs / mb : 0.0;
-    if (total_ > 0) {
-      const int pct = static_cast<int>(100.0 * done / total_);
-      const int width = 24;
-      const int filled = std::clamp(pct * width / 100, 0, width);
-      std::fprintf(stderr, "\r%-36.36s [%s%s] %3d%% %8.1f/%.1f MB %6.1f MB/s", name_.c_str(), std::string(filled, '#').c_str(),
-                   std::string(width - filled, '.').c_str(), pct, done / mb, total_ / mb, rate);
-    } else {
-      std::fprintf(stderr, "\r%-36.36s %8.1f MB %6.1f MB/s", name_.c_str(), done / mb, rate);
-    }
-    std::fflush(stderr);
-  }
-  bool enabled_;
-  std::string name_;
-  int64_t total_, already_;
-  std::chrono::steady_clock::time_point start_, last_{};
-};
-
 class Http {
  public:
   explicit Http(const HubOptions& options) : options_(options) {
@@ -221,7 +180,7 @@ class Http {
     }
     if (std::fwrite(data, 1, size * n, s->file) != size * n) return 0;
     s->received += static_cast<int64_t>(size * n);
-    if (s->bar) s->bar->update(s->received);
+    if (s->bar) s->bar->update(s->offset + s->received);
     return size * n;
   }
 
@@ -450,7 +409,6 @@ ResolvedModel snapshot_download(const std::string& repo_id, const HubOptions& op
   std::stable_partition(files.begin(), files.end(), [](const std::string& f) { return f.find(".safetensors") == std::string::npos ||
                                                                                       f.find(".index.json") != std::string::npos; });
 
-  const bool show_progress = options.progress == ProgressMode::kAlways || (options.progress == ProgressMode::kAuto && ::isatty(2));
   const fs::path snapshot = repo_dir / "snapshots" / commit;
   for (const std::string& file : files) {
     const fs::path link = snapshot / file;
@@ -500,7 +458,7 @@ ResolvedModel snapshot_download(const std::string& repo_id, const HubOptions& op
             fs::remove(partial);
             continue;
           }
-          ProgressBar bar(show_progress, file, size, sink.offset);
+          ProgressBar bar(file, size, options.progress, stderr, ProgressBar::Unit::kBytes, sink.offset);
           sink.bar = &bar;
           HttpResponse r;
           CURLcode rc = CURLE_OK;
@@ -511,7 +469,8 @@ ResolvedModel snapshot_download(const std::string& repo_id, const HubOptions& op
           }
           if (std::fflush(out.get()) != 0) throw HubError(fmt::format("cannot write {}: {}", partial.string(), std::strerror(errno)));
           out.reset();
-          bar.finish(sink.received);
+          bar.update(sink.offset + sink.received);
+          bar.finish();
           result.downloaded_bytes += sink.received;
           if (r.status >= 400 && !(r.status == 416 && sink.offset == size)) {
             throw_http(fmt::format("cannot download {} of {}", file, repo_id), url, r.status, sink.error_body, options);

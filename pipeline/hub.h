@@ -41,14 +41,14 @@
 #include <string>
 #include <vector>
 
+#include "pipeline/progress.h"
+
 namespace smolvid::pipeline {
 
 class HubError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
-
-enum class ProgressMode { kAuto, kAlways, kNever };  // kAuto: a bar on stderr when it is a TTY
 
 struct HubOptions {
   std::string endpoint = "https://huggingface.co";  // no trailing slash needed

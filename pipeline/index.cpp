@@ -14,6 +14,8 @@
 #include "pipeline/hashing.h"
 #include "pipeline/media_util.h"
 #include "pipeline/version.h"
+#include "util/duration.h"
+#include "util/time_format.h"
 
 namespace smolvid::pipeline {
 namespace {
@@ -156,10 +158,10 @@ std::string format_wallclock(double unix_seconds) {
 TimeBound parse_time_bound(const std::string& text) {
   if (auto wall = parse_wallclock(text)) return {true, *wall};
   try {
-    return {false, parse_time_seconds(text)};
-  } catch (const BatchError&) {
+    return {false, util::parse_duration(text)};
+  } catch (const util::DurationError& e) {
     throw IndexError(fmt::format("time '{}': expected a date-time (2024-05-01T10:00[:SS][Z|+HH:MM]) or a video time "
-                                 "(seconds, MM:SS or HH:MM:SS)", text));
+                                 "(seconds, 1m30s, MM:SS or HH:MM:SS): {}", text, e.what()));
   }
 }
 
@@ -474,19 +476,19 @@ void write_search_html(const std::vector<EventHit>& hits, const SearchQuery& que
   if (query.camera) out << " &middot; camera " << html_escape(*query.camera);
   if (query.from_wall) out << " &middot; from " << format_wallclock(*query.from_wall);
   if (query.to_wall) out << " &middot; to " << format_wallclock(*query.to_wall);
-  if (query.from_video) out << " &middot; from " << format_clock(*query.from_video);
-  if (query.to_video) out << " &middot; to " << format_clock(*query.to_video);
+  if (query.from_video) out << " &middot; from " << util::format_clock(*query.from_video);
+  if (query.to_video) out << " &middot; to " << util::format_clock(*query.to_video);
   out << "</p>\n";
   for (size_t i = 0; i < hits.size(); ++i) {
     const EventHit& h = hits[i];
     out << "<section class=\"hit\" id=\"event-" << h.event_id << "\">\n";
     if (!h.thumbnail_jpeg.empty()) {
       out << "<img src=\"data:image/jpeg;base64," << base64_encode(h.thumbnail_jpeg) << "\" alt=\"frame at "
-          << format_clock(h.thumbnail_time_s) << "\">\n";
+          << util::format_clock(h.thumbnail_time_s) << "\">\n";
     }
     out << "<div>\n<p class=\"time\">#" << (i + 1) << " &middot; " << html_escape(h.camera) << " &middot; ";
     if (h.wall_start && h.wall_end) out << format_wallclock(*h.wall_start) << " &ndash; " << format_wallclock(*h.wall_end) << " &middot; ";
-    out << html_escape(h.file) << " " << format_clock(h.start_s) << " &ndash; " << format_clock(h.end_s) << "</p>\n"
+    out << html_escape(h.file) << " " << util::format_clock(h.start_s) << " &ndash; " << util::format_clock(h.end_s) << "</p>\n"
         << "<p class=\"caption\">" << html_escape(h.caption) << "</p>\n</div>\n</section>\n";
   }
   out << "</body>\n</html>\n";

@@ -9,6 +9,8 @@
 
 #include "pipeline/hashing.h"
 #include "pipeline/media_util.h"
+#include "sampler/image.h"
+#include "util/time_format.h"
 
 namespace smolvid::pipeline {
 namespace {
@@ -42,62 +44,15 @@ std::pair<double, double> clip_range(const std::pair<double, double>& span, cons
   return {a, b};
 }
 
-// The sampler's selection restricted to [from, to) of the video's `span`. Over the whole video
-// this is the policy itself (smolvlm2 then picks frame indices exactly as the reference, which on
-// a variable-frame-rate file are fetched by index). On a sub-range, metadata policies run on the
-// sub-range so they spend their whole budget there, and their picks are times (index -1: nominal
-// indices of a sub-range are not the file's frame indices); content policies run on the whole
-// file and are filtered.
-sampler::Selection select_in_range(decode::VideoReader& reader, const sampler::SamplerOptions& o,
-                                   const std::pair<double, double>& span, double from, double to) {
-  const std::string& p = o.policy;
-  sampler::Selection sel;
-  if (from <= span.first && to >= span.second) {
-    sel = sampler::select_frames(reader, o);
-  } else if (p == "smolvlm2" || p == "uniform" || p == "keyframes") {
-    sampler::VideoMeta meta;
-    if (p == "keyframes") {
-      meta.keyframe_times = reader.probe().keyframe_times;
-      meta.start_time_s = from;
-    } else {
-      meta = sampler::video_meta(reader.probe());
-      meta.start_time_s = from;
-      meta.duration_s = to - from;
-      meta.frame_count = std::max<int64_t>(1, static_cast<int64_t>(std::floor(meta.duration_s * meta.fps)));
-    }
-    const int budget = o.max_frames > 0 ? o.max_frames : sampler::default_max_frames(p);
-    if (p == "smolvlm2") {
-      sampler::Smolvlm2Options so;
-      so.max_frames = budget;
-      if (o.fps > 0) so.target_fps = o.fps;
-      so.skip_secs = o.skip_secs;
-      sel = sampler::sample_smolvlm2(meta, so);
-    } else if (p == "uniform") {
-      sampler::UniformOptions uo;
-      uo.max_frames = budget;
-      uo.every_s = o.fps > 0 ? 1.0 / o.fps : 0.0;
-      sel = sampler::sample_uniform(meta, uo);
-    } else {
-      std::vector<double> inside;
-      for (double t : meta.keyframe_times) {
-        if (t >= from && t < to) inside.push_back(t);
-      }
-      meta.keyframe_times = inside;
-      sampler::KeyframeOptions ko;
-      ko.max_frames = budget;
-      sel = sampler::sample_keyframes(meta, ko);
-    }
-  } else {
-    sel = sampler::select_frames(reader, o);
+// The smolvlm2 policy takes the frame rate and budget the model was trained with (its
+// video_sampling), as the reference processor does, unless the caller chose them.
+sampler::SamplerOptions with_checkpoint_defaults(sampler::SamplerOptions o, const Vlm& vlm) {
+  if (o.policy != "smolvlm2") return o;
+  if (const auto vs = vlm.video_sampling()) {
+    if (o.max_frames == 0) o.max_frames = std::min(vs->max_frames, sampler::kMaxFrames);
+    if (o.fps == 0) o.fps = std::min(vs->fps, sampler::kMaxFps);
   }
-  const bool sub_range_metadata_policy = !(from <= span.first && to >= span.second) && p != "scenes" && p != "motion";
-  std::vector<sampler::Pick> kept;
-  for (sampler::Pick pick : sel.picks) {
-    if (sub_range_metadata_policy) pick.index = -1;
-    if (pick.time_s >= from && pick.time_s < to) kept.push_back(pick);
-  }
-  sel.picks = kept;
-  return sel;
+  return o;
 }
 
 // Decodes the frames at `times` (ascending), dropping repeats of one frame (short segments).
@@ -117,7 +72,8 @@ std::vector<double> spread(double a, double b, int n) {
   return t;
 }
 
-std::string mmss(double seconds) { return sampler::format_mmss(std::max(0.0, seconds)); }
+// Stream-timeline times can start below 0 (edit lists); labels clamp them to 00:00.
+std::string mmss(double seconds) { return util::format_mmss(std::max(0.0, seconds)); }
 
 std::string replace_all(std::string text, const std::string& from, const std::string& to) {
   for (size_t pos = 0; (pos = text.find(from, pos)) != std::string::npos; pos += to.size()) text.replace(pos, from.size(), to);
@@ -182,7 +138,10 @@ AskResult ask(Vlm& vlm, const std::string& input, const std::vector<std::string>
     const auto span = video_span(reader);
     r.duration_s = span.second - span.first;
     const auto range = clip_range(span, options.start_s, options.end_s, input);
-    const sampler::Selection sel = select_in_range(reader, options.sampling, span, range.first, range.second);
+    sampler::SamplerOptions sampling = with_checkpoint_defaults(options.sampling, vlm);
+    sampling.start_s = range.first;
+    sampling.end_s = range.second;
+    const sampler::Selection sel = sampler::select_frames(reader, sampling);
     r.timings_s["sample"] = seconds_since(t0);
     if (sel.picks.empty()) {
       throw JobOptionsError(fmt::format("ask {}: the {} policy chose no frame in [{:.3f}, {:.3f}) s", input, options.sampling.policy,
@@ -239,6 +198,10 @@ std::vector<std::pair<double, double>> summary_segments(const std::string& video
   if (!(o.segment_s > 0)) throw JobOptionsError(fmt::format("summarize {}: segment length {} s must be > 0", video, o.segment_s));
   decode::VideoReader reader(video, full_reader(o.threads));
   const auto range = clip_range(video_span(reader), o.start_s, o.end_s, video);
+  if (const double fps = reader.probe().avg_frame_rate; fps > 0 && o.segment_s * fps < 1.0) {
+    throw JobError(fmt::format("summarize {}: segment length {} s is shorter than one frame ({:.4f} s at {:.3f} fps)", video,
+                               o.segment_s, 1.0 / fps, fps));
+  }
   std::vector<std::pair<double, double>> cuts;  // before splitting long ones
   if (o.segmenter == "fixed") {
     cuts.push_back(range);
@@ -320,7 +283,7 @@ Summary summarize(Vlm& vlm, const std::string& video, const SummarizeOptions& o,
     for (const decode::Frame& f : visual.frames) seg.frame_times_s.push_back(f.pts_seconds);
     if (o.thumbnail_side > 0) {
       const decode::Frame& mid = visual.frames[visual.frames.size() / 2];
-      seg.thumbnail_jpeg = encode_jpeg(mid, o.thumbnail_side);
+      seg.thumbnail_jpeg = sampler::encode_jpeg(mid, o.thumbnail_side);
       seg.thumbnail_time_s = mid.pts_seconds;
     }
     const auto tm = Clock::now();
@@ -452,7 +415,7 @@ IndexVideoResult index_video(Vlm& vlm, EventIndex& db, const std::string& video,
     e.caption = trim(vlm.generate_one(visual, o.prompt, o.generation).text);
     if (o.thumbnail_side > 0) {
       const decode::Frame& mid = visual.frames[visual.frames.size() / 2];
-      e.thumbnail_jpeg = encode_jpeg(mid, o.thumbnail_side);
+      e.thumbnail_jpeg = sampler::encode_jpeg(mid, o.thumbnail_side);
       e.thumbnail_time_s = mid.pts_seconds;
     }
     events.push_back(std::move(e));

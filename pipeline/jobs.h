@@ -55,7 +55,8 @@ using JobProgress = std::function<void(size_t done, size_t total, const std::str
 
 // ---- ask ----------------------------------------------------------------------------------------
 struct AskOptions {
-  sampler::SamplerOptions sampling;          // default: policy "smolvlm2" (the reference sampling)
+  sampler::SamplerOptions sampling;          // default: policy "smolvlm2" (the reference sampling);
+                                             // its 0 max_frames / fps: the model's video_sampling
   GenerationOptions generation;
   std::optional<double> start_s, end_s;      // only frames in [start_s, end_s) (stream timeline)
   int threads = 0;                           // decoder threads (0 = cores available)

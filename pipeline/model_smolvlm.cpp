@@ -49,6 +49,12 @@ class SmolVlm final : public Vlm {
 
   std::string model_name() const override { return name_; }
 
+  std::optional<VideoSampling> video_sampling() const override {
+    const model::ImageProcessorConfig& c = processor_.config();
+    if (!c.has_video_sampling) return std::nullopt;
+    return VideoSampling{c.video_fps, c.video_max_frames};
+  }
+
   std::vector<Generation> generate(const VisualInput& input, const std::vector<std::string>& prompts, const GenerationOptions& options,
                                    const TextCallback& on_text) override {
     try {

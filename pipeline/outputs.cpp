@@ -11,6 +11,7 @@
 #include <ostream>
 
 #include "pipeline/version.h"
+#include "util/time_format.h"
 
 namespace smolvid::pipeline {
 namespace {
@@ -149,11 +150,11 @@ void write_json(const Summary& summary, std::ostream& out) { out << summary_to_j
 void write_text(const Summary& summary, std::ostream& out) {
   validate_summary(summary);
   out << summary.video;
-  if (summary.duration_s > 0) out << " (" << format_clock(summary.duration_s) << ")";
+  if (summary.duration_s > 0) out << " (" << util::format_clock(summary.duration_s) << ")";
   out << "\n\n";
   if (!summary.summary.empty()) out << summary.summary << "\n\n";
   for (const SummarySegment& s : summary.segments) {
-    out << '[' << format_clock(s.start_s) << " - " << format_clock(s.end_s) << "] " << s.caption << '\n';
+    out << '[' << util::format_clock(s.start_s) << " - " << util::format_clock(s.end_s) << "] " << s.caption << '\n';
   }
 }
 
@@ -162,7 +163,7 @@ void write_srt(const Summary& summary, std::ostream& out) {
   for (size_t i = 0; i < summary.segments.size(); ++i) {
     const SummarySegment& s = summary.segments[i];
     out << (i + 1) << '\n'
-        << format_clock(s.start_s, ',') << " --> " << format_clock(s.end_s, ',') << '\n'
+        << util::format_clock(s.start_s, ',') << " --> " << util::format_clock(s.end_s, ',') << '\n'
         << subtitle_text(s.caption) << "\n\n";
   }
 }
@@ -173,7 +174,7 @@ void write_vtt(const Summary& summary, std::ostream& out) {
   for (size_t i = 0; i < summary.segments.size(); ++i) {
     const SummarySegment& s = summary.segments[i];
     out << "segment-" << (i + 1) << '\n'
-        << format_clock(s.start_s) << " --> " << format_clock(s.end_s) << '\n'
+        << util::format_clock(s.start_s) << " --> " << util::format_clock(s.end_s) << '\n'
         << vtt_text(s.caption) << "\n\n";
   }
 }
@@ -204,7 +205,7 @@ void write_html(const Summary& summary, std::ostream& out) {
          "</style>\n</head>\n<body>\n";
   out << "<h1>" << html_escape(summary.video) << "</h1>\n";
   out << "<p class=\"meta\">";
-  if (summary.duration_s > 0) out << "Duration " << format_clock(summary.duration_s) << " &middot; ";
+  if (summary.duration_s > 0) out << "Duration " << util::format_clock(summary.duration_s) << " &middot; ";
   out << summary.segments.size() << " segments &middot; model " << html_escape(summary.model) << "</p>\n";
   if (!summary.summary.empty()) out << "<h2>Summary</h2>\n<p class=\"summary\">" << html_escape(summary.summary) << "</p>\n";
   out << "<h2>Segments</h2>\n";
@@ -213,9 +214,9 @@ void write_html(const Summary& summary, std::ostream& out) {
     out << "<section class=\"segment\" id=\"segment-" << (i + 1) << "\">\n";
     if (!s.thumbnail_jpeg.empty()) {
       out << "<img src=\"data:image/jpeg;base64," << base64_encode(s.thumbnail_jpeg) << "\" alt=\"frame at "
-          << format_clock(s.thumbnail_time_s) << "\">\n";
+          << util::format_clock(s.thumbnail_time_s) << "\">\n";
     }
-    out << "<div>\n<p class=\"time\">" << format_clock(s.start_s) << " &ndash; " << format_clock(s.end_s) << "</p>\n"
+    out << "<div>\n<p class=\"time\">" << util::format_clock(s.start_s) << " &ndash; " << util::format_clock(s.end_s) << "</p>\n"
         << "<p class=\"caption\">" << html_escape(s.caption) << "</p>\n</div>\n</section>\n";
   }
   out << "</body>\n</html>\n";

@@ -1,11 +1,13 @@
-// pipeline/progress.h: a one-line progress bar on stderr for long jobs (segments summarized,
-// events indexed, batch items): count, bar, elapsed and estimated time left. Draws only when
-// enabled (by default: when stderr is a terminal), at most 10 times a second.
+// pipeline/progress.h: the one-line progress bar on stderr for long jobs (segments summarized,
+// events indexed, batch items) and downloads (bytes): count, bar, elapsed and estimated time
+// left. Draws only when enabled (by default: when stderr is a terminal), at most 10 times a second.
 //
 // Usage:
 //   smolvid::pipeline::ProgressBar bar("summarize", total_segments);
 //   for (...) { ...; bar.update(done); }
 //   bar.finish();   // final state and a newline
+//   smolvid::pipeline::ProgressBar dl("model.safetensors", size_bytes, ProgressMode::kAuto, stderr,
+//                                     ProgressBar::Unit::kBytes, /*start_count=*/resumed_bytes);
 #pragma once
 
 #include <chrono>
@@ -15,10 +17,17 @@
 
 namespace smolvid::pipeline {
 
+enum class ProgressMode { kAuto, kAlways, kNever };  // kAuto: only when the output is a terminal
+
 class ProgressBar {
  public:
-  enum class Mode { kAuto, kAlways, kNever };  // kAuto: only when stderr is a TTY
-  ProgressBar(std::string label, int64_t total, Mode mode = Mode::kAuto, std::FILE* out = stderr);
+  using Mode = ProgressMode;
+  // kBytes: counts drawn as MB with the transfer rate since start_count.
+  enum class Unit { kItems, kBytes };
+  // `start_count`: what was done before this bar started (a resumed download); the rate and the
+  // time left count only what this bar sees done.
+  ProgressBar(std::string label, int64_t total, Mode mode = Mode::kAuto, std::FILE* out = stderr, Unit unit = Unit::kItems,
+              int64_t start_count = 0);
   ~ProgressBar();
   ProgressBar(const ProgressBar&) = delete;
   ProgressBar& operator=(const ProgressBar&) = delete;
@@ -33,6 +42,8 @@ class ProgressBar {
  private:
   std::string label_;
   int64_t total_;
+  Unit unit_;
+  int64_t start_count_;
   bool enabled_;
   std::FILE* out_;
   std::chrono::steady_clock::time_point start_, last_draw_{};

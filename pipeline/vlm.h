@@ -91,6 +91,13 @@ struct Generation {
   GenerationTimings timings;
 };
 
+// The frame sampling a checkpoint was trained with (SmolVLM2's video_sampling in its
+// preprocessor config): the smolvlm2 policy's defaults when the caller sets none.
+struct VideoSampling {
+  double fps = 0.0;    // video_sampling.fps
+  int max_frames = 0;  // video_sampling.max_frames
+};
+
 // Called with each decoded piece of text as soon as it is available: (question index, piece).
 using TextCallback = std::function<void(size_t question, const std::string& piece)>;
 
@@ -110,6 +117,8 @@ class Vlm {
 
   // E.g. "HuggingFaceTB/SmolVLM2-256M-Video-Instruct" or the local directory it was loaded from.
   virtual std::string model_name() const = 0;
+  // The checkpoint's video_sampling; nullopt when it has none (SmolVLM v1, fakes).
+  virtual std::optional<VideoSampling> video_sampling() const { return std::nullopt; }
 };
 
 }  // namespace smolvid::pipeline

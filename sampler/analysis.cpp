@@ -7,31 +7,11 @@
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "sampler/cv_frame.h"
 #include "sampler/policy.h"
 
 namespace smolvid::sampler {
 namespace {
-
-cv::Mat wrap(const decode::Frame& f) {
-  if (f.width <= 0 || f.height <= 0 || (f.channels != 1 && f.channels != 3))
-    throw SamplerError(fmt::format("frame analysis: frame {} at {} s has size {}x{}x{}; expected width, height > 0 and 1 or 3 channels",
-                                   f.index, f.pts_seconds, f.width, f.height, f.channels));
-  const size_t want = static_cast<size_t>(f.width) * f.height * f.channels;
-  if (f.pixels.size() != want)
-    throw SamplerError(fmt::format("frame analysis: frame {} holds {} bytes, expected {} for {}x{}x{}", f.index,
-                                   f.pixels.size(), want, f.width, f.height, f.channels));
-  return cv::Mat(f.height, f.width, f.channels == 3 ? CV_8UC3 : CV_8UC1, const_cast<uint8_t*>(f.pixels.data()));
-}
-
-cv::Mat shrink(const cv::Mat& m, int side) {
-  const int longest = std::max(m.cols, m.rows);
-  if (side <= 0 || longest <= side) return m;
-  const double s = static_cast<double>(side) / longest;
-  cv::Mat out;
-  cv::resize(m, out, cv::Size(std::max(1, static_cast<int>(std::lround(m.cols * s))), std::max(1, static_cast<int>(std::lround(m.rows * s)))),
-             0, 0, cv::INTER_AREA);
-  return out;
-}
 
 uint64_t dhash_of_grey(const cv::Mat& grey) {
   cv::Mat small;
@@ -134,7 +114,7 @@ FrameAnalyzer& FrameAnalyzer::operator=(FrameAnalyzer&&) noexcept = default;
 
 FrameFeatures FrameAnalyzer::push(const decode::Frame& frame) {
   Impl& s = *impl_;
-  const cv::Mat small = shrink(wrap(frame), s.o.work_side);
+  const cv::Mat small = fit_within(frame_view(frame), s.o.work_side);
   cv::Mat grey, colour;
   if (small.channels() == 3) {
     cv::cvtColor(small, grey, cv::COLOR_RGB2GRAY);
@@ -224,7 +204,7 @@ FrameFeatures FrameAnalyzer::push(const decode::Frame& frame) {
 }
 
 uint64_t difference_hash(const decode::Frame& frame) {
-  const cv::Mat m = wrap(frame);
+  const cv::Mat m = frame_view(frame);
   if (m.channels() == 1) return dhash_of_grey(m);
   cv::Mat grey;
   cv::cvtColor(m, grey, cv::COLOR_RGB2GRAY);

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "util/time_format.h"
+
 namespace smolvid::sampler {
 namespace {
 
@@ -19,31 +21,11 @@ void check_budget(int max_frames, const char* policy) {
   if (max_frames < 1) throw SamplerError(fmt::format("{} sampling: max_frames must be >= 1, got {}", policy, max_frames));
 }
 
-// Python's floor division and modulo for a float: t // 60 and t % 60.
-double py_floordiv(double a, double b) { return std::floor(a / b); }
-double py_mod(double a, double b) {
-  double m = std::fmod(a, b);
-  if (m != 0.0 && ((m < 0) != (b < 0))) m += b;
-  return m;
-}
-
 }  // namespace
-
-std::string format_mmss(double seconds) {
-  const auto mm = static_cast<int64_t>(py_floordiv(seconds, 60.0));
-  const auto ss = static_cast<int64_t>(py_mod(seconds, 60.0));
-  return fmt::format("{:02d}:{:02d}", mm, ss);
-}
-
-std::string format_hmmss(double seconds) {
-  auto total = static_cast<int64_t>(seconds);  // int() truncates toward zero
-  if (total < 0) throw SamplerError(fmt::format("format_hmmss: duration must be >= 0 s, got {}", seconds));
-  return fmt::format("{}:{:02d}:{:02d}", total / 3600, (total / 60) % 60, total % 60);
-}
 
 void set_offset(Pick& pick, double start_time_s) {
   pick.offset_s = pick.time_s - start_time_s;
-  pick.label = format_mmss(std::max(0.0, pick.offset_s));
+  pick.label = util::format_mmss(std::max(0.0, pick.offset_s));
 }
 
 std::vector<size_t> spread_evenly(size_t count, size_t budget) {
@@ -114,7 +96,7 @@ Selection sample_smolvlm2(const VideoMeta& meta, const Smolvlm2Options& o) {
     // Aim at the middle of the frame's display interval: decode_at returns the last frame with
     // pts <= t, and rounding in i / fps must not land on the previous frame.
     p.time_s = meta.start_time_s + (static_cast<double>(i) + 0.5) / meta.fps;
-    p.label = format_mmss(p.offset_s);
+    p.label = util::format_mmss(p.offset_s);
     p.reason = fmt::format("smolvlm2: frame {} of {} (linspace over {} s at {} fps target, max {})", i,
                            meta.frame_count, meta.duration_s, o.target_fps, o.max_frames);
     sel.picks.push_back(std::move(p));
@@ -125,28 +107,29 @@ Selection sample_smolvlm2(const VideoMeta& meta, const Smolvlm2Options& o) {
 Selection sample_uniform(const VideoMeta& meta, const UniformOptions& o) {
   check_meta(meta, "uniform");
   check_budget(o.max_frames, "uniform");
-  if (o.every_s < 0.0) throw SamplerError(fmt::format("uniform sampling: every_s must be >= 0, got {}", o.every_s));
+  if (!(o.every_s >= 0.0) || !std::isfinite(o.every_s)) throw SamplerError(fmt::format("uniform sampling: every_s must be >= 0, got {}", o.every_s));
   Selection sel;
   sel.policy = "uniform";
   sel.duration_s = meta.duration_s;
   std::vector<double> offsets;
   std::vector<std::string> reasons;
   if (o.every_s > 0.0) {
-    for (int64_t k = 0;; ++k) {
-      const double t = static_cast<double>(k) * o.every_s;
-      if (t >= meta.duration_s) break;
-      offsets.push_back(t);
-    }
-    const auto keep = spread_evenly(offsets.size(), static_cast<size_t>(o.max_frames));
-    if (keep.size() < offsets.size())
+    // The steps k * every_s < duration, counted without listing them (a tiny step must not cost
+    // memory: only the kept ones are made).
+    if (meta.duration_s / o.every_s > 1e9)
+      throw SamplerError(fmt::format("uniform sampling: one frame every {} s over {} s is more than 1e9 steps", o.every_s,
+                                     meta.duration_s));
+    auto steps = static_cast<size_t>(std::ceil(meta.duration_s / o.every_s));
+    while (steps > 0 && static_cast<double>(steps - 1) * o.every_s >= meta.duration_s) --steps;
+    while (static_cast<double>(steps) * o.every_s < meta.duration_s) ++steps;
+    const auto keep = spread_evenly(steps, static_cast<size_t>(o.max_frames));
+    if (keep.size() < steps)
       sel.notes.push_back(fmt::format("uniform: {} frames at one every {} s exceed the budget of {}: thinned evenly",
-                                      offsets.size(), o.every_s, o.max_frames));
-    std::vector<double> kept;
+                                      steps, o.every_s, o.max_frames));
     for (size_t i : keep) {
-      kept.push_back(offsets[i]);
+      offsets.push_back(static_cast<double>(i) * o.every_s);
       reasons.push_back(fmt::format("uniform: one frame every {} s (step {})", o.every_s, i));
     }
-    offsets = kept;
   } else {
     // Never more frames than the video holds.
     const int64_t n = std::max<int64_t>(1, std::min<int64_t>(o.max_frames, meta.frame_count > 0 ? meta.frame_count : o.max_frames));

@@ -38,7 +38,7 @@ struct Pick {
   double time_s = 0.0;    // stream timeline: pass to decode_at
   double offset_s = 0.0;  // seconds since the first frame
   int64_t index = -1;     // frame index, -1 when the policy chose a time rather than a frame
-  std::string label;      // "MM:SS" of offset_s, as in SmolVLM2 prompts
+  std::string label;      // util::format_mmss(offset_s), as in SmolVLM2 prompts
   std::string reason;     // why this frame was chosen, one line
 };
 
@@ -66,18 +66,12 @@ struct Boundary {
 struct Selection {
   std::string policy;              // "smolvlm2", "uniform", "keyframes", "scenes", "motion"
   double duration_s = 0.0;         // the video's duration as the policy saw it (metadata, or the
-                                   // analysed span); the SmolVLM2 intro uses format_hmmss(duration_s)
+                                   // analysed span); the SmolVLM2 intro uses util::format_hmmss(duration_s)
   std::vector<Pick> picks;         // ascending time, at most the budget
   std::vector<Segment> segments;   // shots or events (scenes/motion), ascending
   std::vector<Boundary> boundaries;  // scenes: the cuts and transitions, ascending
   std::vector<std::string> notes;  // what was dropped or adapted, e.g. near-duplicates removed
 };
-
-// "MM:SS" with MM = int(t // 60) and SS = int(t % 60), both at least 2 digits (minutes are not
-// wrapped at 60): the SmolVLM2 frame timestamp.
-std::string format_mmss(double seconds);
-// Python's str(timedelta(seconds=int(seconds))): "0:00:10", "1:05:07": the SmolVLM2 intro duration.
-std::string format_hmmss(double seconds);
 
 // ---- smolvlm2 ------------------------------------------------------------------------------
 struct Smolvlm2Options {

@@ -3,6 +3,8 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 
 namespace smolvid::sampler {
 namespace {
@@ -16,7 +18,8 @@ decode::ReaderOptions small_reader(decode::PixelFormat format, int side, int thr
 }
 
 int budget_of(const SamplerOptions& o) {
-  if (o.max_frames < 0) throw SamplerError(fmt::format("sampler: max_frames must be >= 0 (0 = default), got {}", o.max_frames));
+  if (o.max_frames < 0 || o.max_frames > kMaxFrames)
+    throw SamplerError(fmt::format("sampler: max_frames must be in [0, {}] (0 = default), got {}", kMaxFrames, o.max_frames));
   return o.max_frames > 0 ? o.max_frames : default_max_frames(o.policy);
 }
 
@@ -54,6 +57,41 @@ void dedup_candidates(Selection& sel, const std::string& path, decode::SeekMode 
   std::vector<Pick> out;
   for (size_t i : spread_evenly(kept.size(), static_cast<size_t>(budget))) out.push_back(std::move(kept[i]));
   sel.picks = std::move(out);
+}
+
+// The part of the video the options ask for, [from, to) on the stream timeline, or nullopt for
+// the whole video. `span` is the video's [first frame, end); its end may be +inf when unknown.
+std::optional<std::pair<double, double>> part_of(const SamplerOptions& o, std::pair<double, double> span,
+                                                 const std::string& path) {
+  for (const auto& [name, value] : {std::pair{"start", o.start_s}, std::pair{"end", o.end_s}}) {
+    if (value && (!std::isfinite(*value) || *value < 0))
+      throw SamplerError(fmt::format("sampler: {} time must be a finite number of seconds >= 0, got {}", name, *value));
+  }
+  if (o.start_s && o.end_s && !(*o.end_s > *o.start_s))
+    throw SamplerError(fmt::format("sampler: the end time {} s must be after the start time {} s", *o.end_s, *o.start_s));
+  if (!(o.start_s && *o.start_s > span.first) && !(o.end_s && *o.end_s < span.second)) return std::nullopt;
+  const double from = std::max(span.first, o.start_s.value_or(span.first));
+  const double to = std::min(span.second, o.end_s.value_or(span.second));
+  if (!(to > from)) {
+    throw SamplerError(fmt::format("{}: the range [{}, {}) s does not overlap the video [{:.3f}, {:.3f}) s", path,
+                                   o.start_s ? fmt::format("{}", *o.start_s) : "start",
+                                   o.end_s ? fmt::format("{}", *o.end_s) : "end", span.first, span.second));
+  }
+  return std::pair{from, to};
+}
+
+// Keeps the picks inside [from, to) and the segments overlapping it.
+void keep_inside(Selection& sel, std::pair<double, double> part) {
+  std::vector<Pick> picks;
+  for (Pick& p : sel.picks) {
+    if (p.time_s >= part.first && p.time_s < part.second) picks.push_back(std::move(p));
+  }
+  sel.picks = std::move(picks);
+  std::vector<Segment> segments;
+  for (Segment& s : sel.segments) {
+    if (s.end_s > part.first && s.start_s < part.second) segments.push_back(std::move(s));
+  }
+  sel.segments = std::move(segments);
 }
 
 }  // namespace
@@ -120,7 +158,12 @@ Selection select_frames(decode::VideoReader& reader, const SamplerOptions& o) {
   const int budget = budget_of(o);
   const std::string& path = reader.path();
   const std::string& policy = o.policy;
-  if (o.fps < 0) throw SamplerError(fmt::format("sampler: fps must be >= 0, got {}", o.fps));
+  if (!(o.fps >= 0 && o.fps <= kMaxFps)) throw SamplerError(fmt::format("sampler: fps must be in [0, {}], got {}", kMaxFps, o.fps));
+  const decode::MediaInfo& info = reader.probe();
+  const double first = info.start_time.known() ? info.start_time.value : 0.0;
+  const double end = info.duration.known() && info.duration.value > 0 ? first + info.duration.value
+                                                                         : std::numeric_limits<double>::infinity();
+  const auto part = part_of(o, {first, end}, path);
 
   if (policy == "scenes" || policy == "motion") {
     const bool scenes = policy == "scenes";
@@ -142,58 +185,72 @@ Selection select_frames(decode::VideoReader& reader, const SamplerOptions& o) {
     }
     sel.notes.insert(sel.notes.end(), notes.begin(), notes.end());
     if (o.dedup) suppress_near_duplicates(sel, feats, o.dedup_options);
+    if (part) keep_inside(sel, *part);
     return sel;
   }
 
-  const VideoMeta meta = [&] {
-    if (policy != "keyframes") return video_meta(reader.probe());
+  VideoMeta meta = [&] {
+    if (policy != "keyframes") return video_meta(info);
     VideoMeta m;  // keyframes needs neither duration nor rate
-    const auto& info = reader.probe();
     m.keyframe_times = info.keyframe_times;
     m.duration_s = info.duration.known() ? info.duration.value : 0.0;
-    m.start_time_s = info.start_time.known() ? info.start_time.value : 0.0;
+    m.start_time_s = first;
     return m;
   }();
+  if (part) {
+    // The policy runs on the part alone, as if it were the whole video.
+    meta.start_time_s = part->first;
+    meta.duration_s = part->second - part->first;
+    if (policy == "keyframes") {
+      std::vector<double> inside;
+      for (double t : meta.keyframe_times) {
+        if (t >= part->first && t < part->second) inside.push_back(t);
+      }
+      meta.keyframe_times = inside;
+    } else {
+      meta.frame_count = std::max<int64_t>(1, static_cast<int64_t>(std::floor(meta.duration_s * meta.fps)));
+    }
+  }
   // With dedup, metadata policies (but smolvlm2, whose arithmetic is the reference) propose three
   // times the budget, drop near-duplicates, then thin to the budget.
   const int candidates = o.dedup ? 3 * budget : budget;
+  Selection sel;
+  decode::SeekMode mode = decode::SeekMode::kExact;
   if (policy == "smolvlm2") {
     Smolvlm2Options so;
     so.max_frames = budget;
     so.target_fps = o.fps > 0 ? o.fps : so.target_fps;
     so.skip_secs = o.skip_secs;
-    Selection sel = sample_smolvlm2(meta, so);
+    sel = sample_smolvlm2(meta, so);
     // The policy picks frame indices; on a variable-frame-rate file index / fps is not the
     // frame's time, so report (and label) each pick with its frame's true presentation time.
-    const decode::MediaInfo& info = reader.probe();
-    if (info.variable_frame_rate) {
+    if (!part && info.variable_frame_rate) {
       for (Pick& p : sel.picks) {
         if (p.index < 0 || p.index >= static_cast<int64_t>(info.frame_times.size())) continue;
         p.time_s = info.frame_times[static_cast<size_t>(p.index)];
-        p.offset_s = p.time_s - meta.start_time_s;
-        p.label = format_mmss(p.offset_s);
+        set_offset(p, meta.start_time_s);
       }
     }
-    if (o.dedup) dedup_candidates(sel, path, decode::SeekMode::kExact, budget, o);
-    return sel;
-  }
-  if (policy == "uniform") {
+  } else if (policy == "uniform") {
     UniformOptions uo;
     uo.max_frames = candidates;
     uo.every_s = o.fps > 0 ? 1.0 / o.fps : 0.0;
-    Selection sel = sample_uniform(meta, uo);
-    if (o.dedup) dedup_candidates(sel, path, decode::SeekMode::kExact, budget, o);
-    return sel;
-  }
-  if (policy == "keyframes") {
+    sel = sample_uniform(meta, uo);
+  } else if (policy == "keyframes") {
     KeyframeOptions ko;
     ko.max_frames = candidates;
-    Selection sel = sample_keyframes(meta, ko);
-    if (o.dedup) dedup_candidates(sel, path, decode::SeekMode::kNearestKeyframe, budget, o);
-    return sel;
+    sel = sample_keyframes(meta, ko);
+    mode = decode::SeekMode::kNearestKeyframe;
+  } else {
+    default_max_frames(policy);  // throws the unknown-policy error
+    throw SamplerError(fmt::format("sampling policy '{}' is not handled", policy));
   }
-  default_max_frames(policy);  // throws the unknown-policy error
-  throw SamplerError(fmt::format("sampling policy '{}' is not handled", policy));
+  if (part) {
+    for (Pick& p : sel.picks) p.index = -1;  // a part's nominal indices are not the file's
+    keep_inside(sel, *part);
+  }
+  if (o.dedup) dedup_candidates(sel, path, mode, budget, o);
+  return sel;
 }
 
 Selection select_frames(const std::string& path, const SamplerOptions& o) {

@@ -14,9 +14,11 @@
 // scenes and motion decode every frame once, scaled by FFmpeg to at most analysis_side pixels
 // (RGB for scenes, grey for motion), keeping O(1) frames in memory. Near-duplicate suppression
 // on a metadata policy decodes its candidate frames small, at their timestamps.
-// Errors: unknown policy or bad options -> SamplerError; unreadable input -> decode::DecodeError.
+// Errors: unknown policy or bad options (also a time range outside the video) -> SamplerError;
+// unreadable input -> decode::DecodeError.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,14 +29,27 @@
 
 namespace smolvid::sampler {
 
+// The most a caller may ask for: a frame budget above kMaxFrames would hold gigabytes of
+// full-resolution frames (and overflow any model's context); sampling faster than kMaxFps is
+// faster than any camera records.
+constexpr int kMaxFrames = 256;
+constexpr double kMaxFps = 240.0;
+
 struct SamplerOptions {
   std::string policy = "smolvlm2";  // one of policy_names()
-  int max_frames = 0;               // budget; 0 = the policy's default (smolvlm2 64, others 16)
-  double fps = 0.0;                 // smolvlm2: target fps (0 = 1); uniform: one frame every 1/fps s
-                                    // (0 = max_frames frames spread evenly); others: unused
+  int max_frames = 0;               // budget in [0, kMaxFrames]; 0 = the policy's default
+                                    // (smolvlm2 64, others 16)
+  double fps = 0.0;                 // [0, kMaxFps]. smolvlm2: target fps (0 = 1); uniform: one frame
+                                    // every 1/fps s (0 = max_frames frames spread evenly); others: unused
   double skip_secs = 1.0;           // smolvlm2: seconds skipped at both ends of long videos
   bool dedup = false;               // drop near-duplicate frames (dHash) so static footage does
                                     // not spend the budget
+  // Only frames in [start_s, end_s) of the stream timeline (nullopt: the video's first frame /
+  // its end). On a part of the video the metadata policies (smolvlm2, uniform, keyframes) run
+  // on that part, so they spend their whole budget there, and choose times (Pick::index -1: the
+  // nominal indices of a part are not the file's frame indices); scenes and motion analyse the
+  // whole file and keep the picks and segments that start inside the part. dedup applies either way.
+  std::optional<double> start_s, end_s;
   DedupOptions dedup_options;
   int analysis_side = 96;           // longest side of the analysis frames FFmpeg scales to
   AnalysisOptions analysis;

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "util/file.h"
+
 namespace smolvid::test {
 
 // A fresh folder under $TMPDIR (default /tmp), removed with everything in it on destruction.
@@ -38,13 +40,7 @@ class TempDir {
   std::string path_;
 };
 
-inline std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot read " + path);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using util::read_file;  // util/file.h: the file's bytes; throws util::FileError
 
 inline void write_file(const std::string& path, const std::string& data) {
   std::ofstream out(path, std::ios::binary);
@@ -58,6 +54,16 @@ inline std::string shell_quote(const std::string& s) {
   for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
   return out + "'";
 }
+
+// The words as one command line, each quoted with shell_quote.
+inline std::string shell_words(const std::vector<std::string>& words) {
+  std::string out;
+  for (const std::string& w : words) out += (out.empty() ? "" : " ") + shell_quote(w);
+  return out;
+}
+
+// The built smolvid command.
+inline std::string smolvid_binary() { return SMOLVID_BINARY_DIR "/cli/smolvid"; }
 
 struct CommandResult {
   int exit_code = -1;

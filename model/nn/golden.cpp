@@ -15,6 +15,7 @@
 #include "model/config.h"
 #include "model/nn/smolvlm.h"
 #include "model/safetensors.h"
+#include "util/file.h"
 
 namespace smolvid::model {
 
@@ -126,7 +127,7 @@ GoldenReport run_golden(const std::string& dir, const GoldenOptions& options) {
   mo.threads = options.threads;
   mo.vision_cache_images = 0;
   auto vlm = SmolVLM::load(dir, mo);
-  const nlohmann::json cases = nlohmann::json::parse(read_text_file(dir + "/cases.json"));
+  const nlohmann::json cases = nlohmann::json::parse(util::read_file(dir + "/cases.json"));
   const SafetensorsFile data(dir + "/cases.safetensors");
 
   GoldenReport report;

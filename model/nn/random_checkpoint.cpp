@@ -12,6 +12,7 @@
 #include <set>
 
 #include "model/config.h"
+#include "util/file.h"
 
 namespace smolvid::model {
 
@@ -133,7 +134,7 @@ std::string shape_text(const std::vector<int64_t>& s) { return fmt::format("[{}]
 void check_tokenizer_fits(const std::string& path, const ModelConfig& config, const std::string& config_path) {
   json j;
   try {
-    j = json::parse(read_text_file(path));
+    j = json::parse(util::read_file(path));
   } catch (const json::parse_error& e) {
     throw SafetensorsError(fmt::format("{}: not valid JSON: {}", path, e.what()));
   }
@@ -169,10 +170,10 @@ const std::vector<std::string>& model_side_files() {
 TensorList read_tensor_list(const std::string& path) {
   json j;
   try {
-    j = json::parse(read_text_file(path));
+    j = json::parse(util::read_file(path));
   } catch (const json::parse_error& e) {
     throw SafetensorsError(fmt::format("{}: not valid JSON: {}", path, e.what()));
-  } catch (const ConfigError& e) {
+  } catch (const util::FileError& e) {
     throw SafetensorsError(e.what());
   }
   if (!j.is_object() || !j.contains("tensors") || !j["tensors"].is_array() || !j.contains("shards") ||

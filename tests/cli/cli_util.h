@@ -38,8 +38,6 @@ inline CmdResult run_shell(const std::string& command, const TempDir& dir) {
   return r;
 }
 
-inline std::string smolvid_binary() { return binary_dir() + "/cli/smolvid"; }
-
 // `smolvid ARGS` (ARGS already quoted where needed), with a clean Hugging Face environment: the
 // cache is inside `dir` and the network is off, so no test can reach the Hub.
 inline CmdResult smolvid(const std::string& args, const TempDir& dir, const std::string& env = "") {

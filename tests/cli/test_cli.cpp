@@ -76,6 +76,42 @@ TEST(CliErrors, BadOptionsExitTwo) {
   }
 }
 
+// Every numeric option is range-checked when the command line is parsed: exit 2, a short message
+// naming the option, and nothing run (no 9.7 GB of frame times, no hang, no 8,088 segments).
+TEST(CliErrors, NumericOptionsAreBoundedAtParseTime) {
+  TempDir dir;
+  const std::string clip = shell_quote(media("oa4_launch.webm"));
+  const std::string db = shell_quote(dir.file("x.sqlite"));
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"frames " + clip + " --strategy uniform --fps 1e9", "--fps"},
+      {"ask " + clip + " q --strategy uniform --fps 1e9", "--fps"},
+      {"frames " + clip + " --strategy uniform --fps nan", "--fps"},
+      {"frames " + clip + " --max-frames 100000", "--max-frames"},
+      {"frames " + clip + " --skip-secs -1", "--skip-secs"},
+      {"ask " + clip + " q --threads 99999", "--threads"},
+      {"ask " + clip + " q --max-new-tokens 0", "--max-new-tokens"},
+      {"ask " + clip + " q --temperature nan", "--temperature"},
+      {"ask " + clip + " q --start 99:99", "--start"},
+      {"ask " + clip + " q --start 5 --end 2", "--end"},
+      {"summarize " + clip + " --start 5 --end 2", "--end"},
+      {"summarize " + clip + " --segment 0.001", "--segment"},
+      {"summarize " + clip + " --segment 0", "--segment"},
+      {"summarize " + clip + " --max-segment 0", "--max-segment"},
+      {"batch m.jsonl --out r.jsonl --fps inf", "--fps"},
+      {"index " + clip + " --db " + db + " --start-time garbage", "--start-time"},
+  };
+  for (const auto& [args, option] : cases) {
+    const CmdResult r = smolvid(args, dir);
+    EXPECT_EQ(r.exit_code, 2) << args << "\nstderr: " << r.err;
+    EXPECT_NE(r.err.find(option), std::string::npos) << args << ": stderr does not name " << option << ": " << r.err;
+    EXPECT_LT(r.err.size(), 300u) << args << ": " << r.err;
+  }
+  const CmdResult env = smolvid("ask " + clip + " q", dir, "SMOLVID_THREADS=99999");
+  EXPECT_EQ(env.exit_code, 2) << env.err;
+  EXPECT_NE(env.err.find("--threads"), std::string::npos) << env.err;
+  EXPECT_FALSE(std::filesystem::exists(dir.file("x.sqlite"))) << "index ran after a bad --start-time";
+}
+
 TEST(CliErrors, BadInputsGiveOneLineAndExitOne) {
   TempDir dir;
   const std::string missing = dir.file("no-such-video.mp4");

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "decode/video_reader.h"
+#include "tests/test_files.h"
 #include "tests/test_support.h"
 
 namespace smolvid::decode {
@@ -35,22 +36,9 @@ using test::media;
 // ---------------------------------------------------------------------------------------------
 // Helpers: the ffmpeg/ffprobe CLIs as independent references.
 
-std::string run_capture(const std::string& cmd) {
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return out;
-  char buf[1 << 16];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
-  pclose(p);
-  return out;
-}
-
-std::string shell_quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
+// stdout of a shell command line (empty when it cannot run).
+std::string run_capture(const std::string& cmd) { return test::run_command(cmd).output; }
+using test::shell_quote;
 
 // Frame `index` (0-based, decode output order) as the ffmpeg CLI converts it to RGB24/GRAY8, with
 // the CLI's default autorotation and `pre_filters` (e.g. "yadif") ahead of the selection.

@@ -12,6 +12,7 @@
 #include "model/nn/random_checkpoint.h"
 #include "tests/test_files.h"
 #include "tests/test_support.h"
+#include "util/file.h"
 
 namespace smolvid::model {
 namespace {
@@ -217,7 +218,7 @@ TEST(Config, PreprocessorAndProcessorConfigs) {
 // Trimmed copies: a missing key takes the transformers class default.
 class TrimmedConfig : public ::testing::Test {
  protected:
-  json full_ = json::parse(read_text_file(refcfg("SmolVLM2-2.2B-Instruct/reconstructed/config.json")));
+  json full_ = json::parse(util::read_file(refcfg("SmolVLM2-2.2B-Instruct/reconstructed/config.json")));
   ModelConfig parse(const json& j) { return parse_model_config(j.dump(), "trimmed.json"); }
 };
 
@@ -284,7 +285,7 @@ TEST_F(TrimmedConfig, VisionAndTopLevelDefaults) {
   EXPECT_DOUBLE_EQ(v.layer_norm_eps, 1e-6);
   EXPECT_EQ(c.image_seq_len(), 1);
 
-  json k = json::parse(read_text_file(refcfg("SmolVLM-256M-Instruct/config.json")));
+  json k = json::parse(util::read_file(refcfg("SmolVLM-256M-Instruct/config.json")));
   for (const char* key : {"scale_factor", "image_token_id", "pad_token_id", "tie_word_embeddings"}) k.erase(key);
   k["text_config"]["vocab_size"] = 128260;  // so the default image_token_id 128257 is valid
   const ModelConfig d = parse(k);
@@ -352,7 +353,7 @@ TEST(Config, ModelFilesErrors) {
   } catch (const ConfigError& e) {
     EXPECT_THAT(e.what(), HasSubstr("config.json"));
   }
-  test::write_file(tmp.file("config.json"), read_text_file(refcfg("SmolVLM-256M-Instruct/config.json")));
+  test::write_file(tmp.file("config.json"), util::read_file(refcfg("SmolVLM-256M-Instruct/config.json")));
   try {
     ModelFiles::load(tmp.path());
     FAIL();

@@ -17,6 +17,7 @@
 #include "model/safetensors.h"
 #include "tests/test_files.h"
 #include "tests/test_support.h"
+#include "util/file.h"
 
 namespace smolvid::model {
 namespace {
@@ -83,19 +84,19 @@ TEST(RandomCheckpoint, AllPublishedLayoutsSparse) {
     // The model directory is complete and readable; side files are byte copies.
     const ModelFiles files = ModelFiles::load(o.out_dir);
     EXPECT_EQ(files.weight_files.size(), list.shards.size());
-    EXPECT_EQ(read_text_file(o.out_dir + "/config.json"), read_text_file(o.config_path));
+    EXPECT_EQ(util::read_file(o.out_dir + "/config.json"), util::read_file(o.config_path));
     for (const std::string& side : model_side_files()) {
       const std::string src = refcfg(std::string(l.config_dir) + "/" + side);
       EXPECT_EQ(fs::exists(o.out_dir + "/" + side), fs::exists(src)) << side;
       if (fs::exists(src)) {
-        EXPECT_EQ(read_text_file(o.out_dir + "/" + side), read_text_file(src)) << side;
+        EXPECT_EQ(util::read_file(o.out_dir + "/" + side), util::read_file(src)) << side;
       }
     }
     // The sharded layout's index is the one save_pretrained writes (reconstructed copy).
     const std::string ref_index = refcfg(std::string(l.dir) + "/model.safetensors.index.json");
     if (fs::exists(ref_index)) {
       ASSERT_FALSE(r.index_file.empty());
-      EXPECT_EQ(read_text_file(r.index_file), read_text_file(ref_index));
+      EXPECT_EQ(util::read_file(r.index_file), util::read_file(ref_index));
     }
   }
 }
@@ -112,10 +113,10 @@ TEST(RandomCheckpoint, DtypeOverrideAndExtraFiles) {
   write_random_checkpoint(o);
   const TensorList list = read_tensor_list(o.tensors_path);
   expect_layout(o.out_dir, list, DType::kF32);
-  EXPECT_EQ(read_text_file(o.out_dir + "/tokenizer.json"), read_text_file(refcfg("SmolVLM-256M-Instruct/tokenizer.json")));
+  EXPECT_EQ(util::read_file(o.out_dir + "/tokenizer.json"), util::read_file(refcfg("SmolVLM-256M-Instruct/tokenizer.json")));
   // Files next to the config win over the extra directory.
-  EXPECT_EQ(read_text_file(o.out_dir + "/chat_template.json"),
-            read_text_file(refcfg("SmolVLM-500M-Instruct/reconstructed/chat_template.json")));
+  EXPECT_EQ(util::read_file(o.out_dir + "/chat_template.json"),
+            util::read_file(refcfg("SmolVLM-500M-Instruct/reconstructed/chat_template.json")));
   const ModelFiles f = ModelFiles::load(o.out_dir);
   ASSERT_TRUE(f.preprocessor.has_value());
   EXPECT_EQ(f.preprocessor->max_image_size.longest_edge, 512);
@@ -194,8 +195,8 @@ TEST_F(TinyRandom, DeterministicPerSeedAndLoadable) {
   write("b", 1);
   write("c", 2);
   for (const char* shard : {"model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"}) {
-    EXPECT_EQ(read_text_file(tmp_.file("a/") + shard), read_text_file(tmp_.file("b/") + shard));
-    EXPECT_NE(read_text_file(tmp_.file("a/") + shard), read_text_file(tmp_.file("c/") + shard));
+    EXPECT_EQ(util::read_file(tmp_.file("a/") + shard), util::read_file(tmp_.file("b/") + shard));
+    EXPECT_NE(util::read_file(tmp_.file("a/") + shard), util::read_file(tmp_.file("c/") + shard));
   }
   const ModelFiles files = ModelFiles::load(tmp_.file("a"));
   WeightStore store(tmp_.file("a"));

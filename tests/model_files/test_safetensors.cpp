@@ -15,6 +15,7 @@
 #include "model/safetensors.h"
 #include "tests/test_files.h"
 #include "tests/test_support.h"
+#include "util/file.h"
 
 namespace smolvid::model {
 namespace {
@@ -23,7 +24,7 @@ using ::testing::HasSubstr;
 using nlohmann::json;
 using test::TempDir;
 
-json read_json(const std::string& path) { return json::parse(read_text_file(path)); }
+json read_json(const std::string& path) { return json::parse(util::read_file(path)); }
 
 const char* const kTinyModels[] = {"tiny-idefics3", "tiny-idefics3-sf4", "tiny-smolvlm", "tiny-smolvlm-sf4"};
 
@@ -141,7 +142,7 @@ TEST(Safetensors, WriterHeaderMatchesPublishedLayouts) {
     }
   }
   // The Git LFS pointer of the real SmolVLM-256M-Instruct weights.
-  const std::string lfs = read_text_file(test::reference("configs/SmolVLM-256M-Instruct/model.safetensors.lfs-pointer.txt"));
+  const std::string lfs = util::read_file(test::reference("configs/SmolVLM-256M-Instruct/model.safetensors.lfs-pointer.txt"));
   EXPECT_THAT(lfs, HasSubstr("size 513028808"));
 }
 
@@ -285,7 +286,7 @@ TEST(Safetensors, RejectsMalformedFiles) {
 TEST(Safetensors, TruncatedRealFile) {
   TempDir tmp;
   const std::string src = test::golden("tiny-smolvlm/model.safetensors");
-  const std::string bytes = read_text_file(src);
+  const std::string bytes = util::read_file(src);
   const SafetensorsFile full(src);
   std::string last;
   size_t last_end = 0;
@@ -321,7 +322,7 @@ TEST(Safetensors, TruncatedRealFile) {
                      std::vector<uint8_t>(static_cast<size_t>((i % 3 + 1) * 2 * (i % 2 ? 4 : 2)), 1)});
   }
   write_safetensors(tmp.file("small.safetensors"), small);
-  const std::string good = read_text_file(tmp.file("small.safetensors"));
+  const std::string good = util::read_file(tmp.file("small.safetensors"));
   size_t accepted = 0;
   for (size_t i = 0; i < good.size(); ++i) {
     std::string bad = good;

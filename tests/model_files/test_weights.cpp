@@ -194,11 +194,9 @@ TEST(WeightStore, ShardedDirectory) {
 
 TEST(Threads, AvailableCoresMatchesNproc) {
   // nproc(1) reports the CPUs this process may use.
-  std::FILE* p = ::popen("nproc", "r");
-  ASSERT_NE(p, nullptr);
-  int nproc = 0;
-  ASSERT_EQ(std::fscanf(p, "%d", &nproc), 1);
-  ::pclose(p);
+  const test::CommandResult r = test::run_command("nproc");
+  ASSERT_EQ(r.exit_code, 0);
+  const int nproc = std::stoi(r.output);
   EXPECT_EQ(available_cores(), nproc);
   const int before = at::get_num_threads();
   EXPECT_EQ(set_num_threads(0), nproc);

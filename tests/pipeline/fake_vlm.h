@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -63,6 +64,7 @@ class FakeVlm : public pipeline::Vlm {
   }
 
   std::string model_name() const override { return "fake/vlm"; }
+  std::optional<pipeline::VideoSampling> video_sampling() const override { return checkpoint_sampling; }
 
   static std::string default_answer(const Call& call, size_t i) {
     if (call.frame_times_s.empty()) return fmt::format("{} (no frames)", call.prompts[i]);
@@ -72,6 +74,7 @@ class FakeVlm : public pipeline::Vlm {
 
   std::vector<Call> calls;
   std::chrono::milliseconds delay_per_piece{0};
+  std::optional<pipeline::VideoSampling> checkpoint_sampling;  // what video_sampling() reports
 
  private:
   Responder responder_;

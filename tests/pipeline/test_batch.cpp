@@ -98,13 +98,29 @@ TEST(Manifest, ParsesItems) {
   EXPECT_DOUBLE_EQ(*items[2].end_s, 12.5);
 }
 
+// A manifest takes every duration the command line takes (--start/--end: util::parse_duration),
+// and rejects what it rejects.
+TEST(Manifest, TimesTakeTheCommandLineDurationForms) {
+  const auto items = parse(R"({"id": "a", "video": "a.mp4", "question": "q", "start": "1m30s", "end": "2m"})" "\n"
+                           R"({"id": "b", "video": "b.mp4", "question": "q", "start": "12.5s", "end": "1h0m5s"})" "\n");
+  ASSERT_EQ(items.size(), 2u);
+  EXPECT_DOUBLE_EQ(*items[0].start_s, 90.0);
+  EXPECT_DOUBLE_EQ(*items[0].end_s, 120.0);
+  EXPECT_DOUBLE_EQ(*items[1].start_s, 12.5);
+  EXPECT_DOUBLE_EQ(*items[1].end_s, 3605.0);
+  const std::string bad = manifest_error(R"({"id": "a", "video": "a.mp4", "question": "x", "start": "99:99"})");
+  EXPECT_NE(bad.find("manifest.jsonl:1: \"start\": '99:99' is not a duration"), std::string::npos) << bad;
+  EXPECT_NE(manifest_error(R"({"id": "a", "video": "a.mp4", "question": "x", "end": "nan"})").find("'nan' is not a duration"),
+            std::string::npos);
+}
+
 TEST(Manifest, ErrorsNameTheLineAndProblem) {
   EXPECT_NE(manifest_error(R"({"id": "a", "video": "a.mp4", "question": "x"})" "\n" R"({"id": "a", "video": "b.mp4", "question": "y"})")
                 .find("manifest.jsonl:2: duplicate id \"a\" (first on line 1)"), std::string::npos);
   EXPECT_NE(manifest_error(R"({"id": "a", "video": "a.mp4", "question": "x", "colour": 1})").find("unknown key \"colour\""), std::string::npos);
   EXPECT_NE(manifest_error(R"({"id": "a", "video": "a.mp4"})").find("task ask needs"), std::string::npos);
   EXPECT_NE(manifest_error(R"({"video": "a.mp4", "question": "x"})").find("missing \"id\""), std::string::npos);
-  EXPECT_NE(manifest_error(R"({"id": "a", "video": "a.mp4", "question": "x", "start": "1:75"})").find("< 60"), std::string::npos);
+  EXPECT_NE(manifest_error(R"({"id": "a", "video": "a.mp4", "question": "x", "start": "1:75"})").find("below 60"), std::string::npos);
   EXPECT_NE(manifest_error(R"({"id": "a", "video": "a.mp4", "question": "x", "start": 5, "end": 5})").find("not after start"), std::string::npos);
   EXPECT_NE(manifest_error("{\"id\": \"a\", \"video\": \"a.mp4\",\n").find("manifest.jsonl:1: not a JSON object"), std::string::npos);
   EXPECT_NE(manifest_error(R"({"id": "a", "video": "a.mp4", "task": "translate"})").find("not one of ask, summarize"), std::string::npos);

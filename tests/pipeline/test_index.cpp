@@ -12,6 +12,7 @@
 
 #include "pipeline/index.h"
 #include "pipeline/media_util.h"
+#include "sampler/image.h"
 #include "tests/pipeline/test_util.h"
 
 namespace smolvid::pipeline {
@@ -55,12 +56,12 @@ IndexedFile garage_file() {
 }
 
 std::vector<Event> lobby_events() {
-  return {{2.0, 8.0, "A red car parks near the entrance.", encode_jpeg(solid_frame(200)), 4.0},
-          {20.0, 30.0, "A man walks a dog across the lobby.", encode_jpeg(solid_frame(100)), 25.0},
+  return {{2.0, 8.0, "A red car parks near the entrance.", sampler::encode_jpeg(solid_frame(200)), 4.0},
+          {20.0, 30.0, "A man walks a dog across the lobby.", sampler::encode_jpeg(solid_frame(100)), 25.0},
           {45.0, 55.0, "A red car and a red truck drive away.", {}, 0.0}};
 }
 
-std::vector<Event> garage_events() { return {{1.0, 3.0, "A blue car enters the garage.", encode_jpeg(solid_frame(50)), 2.0}}; }
+std::vector<Event> garage_events() { return {{1.0, 3.0, "A blue car enters the garage.", sampler::encode_jpeg(solid_frame(50)), 2.0}}; }
 
 SearchQuery text_query(const std::string& text) {
   SearchQuery q;

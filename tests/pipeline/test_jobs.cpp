@@ -127,6 +127,48 @@ TEST(Jobs, AskRangeKeepsFramesInsideIt) {
   EXPECT_THROW(ask(vlm, video, {"q"}, outside), JobError);
 }
 
+// The smolvlm2 policy takes the model checkpoint's video_sampling (fps, max_frames) unless the
+// caller sets them, as transformers' SmolVLMVideoProcessor does.
+TEST(Jobs, AskSmolvlm2TakesTheCheckpointVideoSampling) {
+  const std::string video = smolvid::test::media("oa4_launch.webm");  // 8.09 s (MEDIA.md)
+  FakeVlm vlm;
+  const AskResult reference = ask(vlm, video, {"q"}, AskOptions{});
+  EXPECT_EQ(reference.frame_times_s.size(), 8u);  // no video_sampling: 1 fps (8 s, under 64)
+  vlm.checkpoint_sampling = VideoSampling{2.0, 5};
+  const AskResult capped = ask(vlm, video, {"q"}, AskOptions{});
+  EXPECT_EQ(capped.frame_times_s.size(), 5u);  // round(8.09 s * 2 fps) = 16, capped at 5
+  vlm.checkpoint_sampling = VideoSampling{0.5, 64};
+  EXPECT_EQ(ask(vlm, video, {"q"}, AskOptions{}).frame_times_s.size(), 4u);  // round(8.09 * 0.5) = 4
+  AskOptions chosen;
+  chosen.sampling.max_frames = 3;
+  chosen.sampling.fps = 1.0;
+  EXPECT_EQ(ask(vlm, video, {"q"}, chosen).frame_times_s.size(), 3u);  // the caller's choice wins
+}
+
+// --dedup on a part of the video: classroom.gif (MEDIA.md: four people who barely move, 15 fps)
+// spends 16 uniform frames on 2 s without it and only a few with it.
+TEST(Jobs, AskRangeHonoursDedup) {
+  const std::string video = smolvid::test::media("classroom.gif");
+  const std::vector<double> truth = ffprobe_frame_times(video);
+  FakeVlm vlm;
+  AskOptions o;
+  o.sampling.policy = "uniform";
+  o.sampling.max_frames = 16;
+  o.start_s = 0.5;
+  o.end_s = 2.5;
+  const AskResult all = ask(vlm, video, {"q"}, o);
+  EXPECT_EQ(all.frame_times_s.size(), 16u);
+  o.sampling.dedup = true;
+  const AskResult kept = ask(vlm, video, {"q"}, o);
+  EXPECT_GE(kept.frame_times_s.size(), 1u);
+  EXPECT_LE(kept.frame_times_s.size(), 4u);
+  for (double t : kept.frame_times_s) {
+    EXPECT_TRUE(is_frame_time(truth, t)) << t;
+    EXPECT_GT(t, 0.5 - 1.0 / 15);  // the frame shown at 0.5 s may start a little earlier
+    EXPECT_LT(t, 2.5);
+  }
+}
+
 TEST(Jobs, AskImageIsOneStill) {
   const std::string image = smolvid::test::golden("tiny-smolvlm/inputs/img_120x90.png");
   FakeVlm vlm;

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "pipeline/media_util.h"
+#include "sampler/image.h"
 #include "pipeline/outputs.h"
 #include "pipeline/progress.h"
 #include "tests/test_support.h"
@@ -53,9 +54,9 @@ Summary launch_summary() {
   s.options = {{"segment", "scenes"}, {"frames_per_segment", 4}};
   s.timings_s = {{"total", 1.25}, {"decode", 0.5}};
   SummarySegment a{0.0, 3.09, "Wide shot: rocket on the pad <b>between</b> towers & smoke; #1 = ignition", {0.0, 1.0, 2.0, 3.0}, {}, 1.0};
-  a.thumbnail_jpeg = encode_jpeg(gradient_frame(64, 36, 1.0), 32);
+  a.thumbnail_jpeg = sampler::encode_jpeg(gradient_frame(64, 36, 1.0), 32);
   SummarySegment b{3.09, 8.04, "Lift-off --> bright flame\nunder an overcast sky.\n\nSecond paragraph.", {3.2, 5.0, 7.9}, {}, 5.0};
-  b.thumbnail_jpeg = encode_jpeg(gradient_frame(640, 360, 5.0), 160);
+  b.thumbnail_jpeg = sampler::encode_jpeg(gradient_frame(640, 360, 5.0), 160);
   s.segments = {a, b};
   return s;
 }
@@ -106,17 +107,9 @@ TEST(MediaUtil, Base64MatchesRfc4648Vectors) {
   EXPECT_EQ(b64("foobar"), "Zm9vYmFy");
 }
 
-TEST(MediaUtil, ClockFormatAndErrors) {
-  EXPECT_EQ(format_clock(0.0), "00:00:00.000");
-  EXPECT_EQ(format_clock(3725.5), "01:02:05.500");
-  EXPECT_EQ(format_clock(59.9996, ','), "00:01:00,000");
-  EXPECT_THROW(format_clock(-1.0), OutputError);
-  EXPECT_THROW(format_clock(std::nan("")), OutputError);
-}
-
 TEST(MediaUtil, JpegThumbnailIsScaledJpeg) {
   TempDir dir;
-  const std::vector<uint8_t> jpg = encode_jpeg(gradient_frame(640, 360, 0.0), 160);
+  const std::vector<uint8_t> jpg = sampler::encode_jpeg(gradient_frame(640, 360, 0.0), 160);
   ASSERT_GT(jpg.size(), 4u);
   EXPECT_EQ(jpg[0], 0xFF);
   EXPECT_EQ(jpg[1], 0xD8);
@@ -126,7 +119,7 @@ TEST(MediaUtil, JpegThumbnailIsScaledJpeg) {
   EXPECT_EQ(r.output, "mjpeg,160,90\n");
   decode::Frame bad = gradient_frame(4, 4, 0.0);
   bad.pixels.resize(10);
-  EXPECT_THROW(encode_jpeg(bad), OutputError);
+  EXPECT_THROW(sampler::encode_jpeg(bad), sampler::SamplerError);
 }
 
 TEST(Outputs, ValidateRejectsBadTimes) {
@@ -293,6 +286,17 @@ TEST(Progress, RendersCountsElapsedAndEta) {
   EXPECT_EQ(bar.render(4, 125.0, ""), "summarize [####################] 4/4  02:05 elapsed");
   ProgressBar open_ended("batch", 0, ProgressBar::Mode::kNever);
   EXPECT_EQ(open_ended.render(7, 3725.0, ""), "batch 7  1:02:05 elapsed");
+}
+
+// The model download's bar (pipeline/hub.cpp) is the same bar counting bytes: a resumed file
+// counts its rate and time left from what this transfer received.
+TEST(Progress, RendersBytesWithRateForDownloads) {
+  constexpr int64_t kMiB = 1024 * 1024;
+  ProgressBar dl("model.safetensors", 100 * kMiB, ProgressMode::kNever, stderr, ProgressBar::Unit::kBytes, 20 * kMiB);
+  EXPECT_EQ(dl.render(60 * kMiB, 10.0, ""),
+            "model.safetensors [############........] 60.0/100.0 MB  4.0 MB/s  00:10 elapsed  00:10 left");
+  ProgressBar unknown("tokenizer.json", -1, ProgressMode::kNever, stderr, ProgressBar::Unit::kBytes);
+  EXPECT_EQ(unknown.render(3 * kMiB, 2.0, ""), "tokenizer.json 3.0 MB  1.5 MB/s  00:02 elapsed");
 }
 
 }  // namespace

@@ -12,29 +12,16 @@
 #include <vector>
 
 #include "model/safetensors.h"
+#include "tests/test_files.h"
 #include "tests/test_support.h"
 
 namespace smolvid::model {
 namespace {
 
-std::string quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
 // Runs the smolvid binary with `args`; returns stdout and the exit status.
 std::pair<std::string, int> run_smolvid(const std::vector<std::string>& args) {
-  std::string cmd = quote(test::binary_dir() + "/cli/smolvid");
-  for (const std::string& a : args) cmd += " " + quote(a);
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) throw std::runtime_error("popen failed: " + cmd);
-  std::string out;
-  std::array<char, 65536> buf{};
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-  const int status = pclose(p);
-  return {out, WIFEXITED(status) ? WEXITSTATUS(status) : -1};
+  const test::CommandResult r = test::run_command(test::shell_words({test::smolvid_binary()}) + " " + test::shell_words(args));
+  return {r.output, r.exit_code};
 }
 
 std::string temp_path(const std::string& name) {

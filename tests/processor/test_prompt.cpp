@@ -11,6 +11,7 @@
 #include "model/prompt.h"
 #include "model/safetensors.h"
 #include "tests/test_support.h"
+#include "util/time_format.h"
 
 namespace smolvid::model {
 namespace {
@@ -62,18 +63,8 @@ TEST(VideoPrompt, NumberWords) {
   EXPECT_THROW(number_to_words(-1), PromptError);
 }
 
-TEST(VideoPrompt, DurationsAndTimestamps) {
-  EXPECT_EQ(format_duration_hms(10.0), "0:00:10");
-  EXPECT_EQ(format_duration_hms(120.0), "0:02:00");
-  EXPECT_EQ(format_duration_hms(3907.9), "1:05:07");
-  EXPECT_EQ(format_duration_hms(90000), "1 day, 1:00:00");
-  EXPECT_EQ(format_timestamp_mmss(0.0), "00:00");
-  EXPECT_EQ(format_timestamp_mmss(59.999), "00:59");
-  EXPECT_EQ(format_timestamp_mmss(61.5), "01:01");
-  EXPECT_EQ(format_timestamp_mmss(3725.0), "62:05");  // minutes are not wrapped
-  EXPECT_THROW(format_timestamp_mmss(-1.0), PromptError);
-  EXPECT_THROW(video_content_pieces(VideoPromptInfo{3.0, {}}), PromptError);
-}
+// The intro and frame times themselves are util/time_format (tests/util); here: no frames.
+TEST(VideoPrompt, NoFramesIsAnError) { EXPECT_THROW(video_content_pieces(VideoPromptInfo{3.0, {}}), PromptError); }
 
 // Every sampling case of video.json: the intro sentence for the sampled frame count and the
 // MM:SS of each sampled index (timestamp = index / native fps, which is what the decoder's
@@ -89,7 +80,7 @@ TEST(VideoPromptGolden, SamplingCasesIntroAndTimestamps) {
       const auto indices = c.at(skip).at("indices").get<std::vector<int64_t>>();
       const auto stamps = c.at(skip).at("timestamps").get<std::vector<std::string>>();
       ASSERT_EQ(indices.size(), stamps.size());
-      for (size_t i = 0; i < indices.size(); ++i) EXPECT_EQ(format_timestamp_mmss(indices[i] / fps), stamps[i]) << skip << " " << i;
+      for (size_t i = 0; i < indices.size(); ++i) EXPECT_EQ(util::format_mmss(indices[i] / fps), stamps[i]) << skip << " " << i;
     }
     const size_t n = c.at("skip_secs=1").at("indices").size();
     EXPECT_EQ(video_intro_text(static_cast<int>(n), duration), c.at("intro_text").get<std::string>());

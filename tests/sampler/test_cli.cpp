@@ -11,6 +11,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <string>
 
+#include "tests/test_files.h"
 #include "tests/test_support.h"
 
 namespace {
@@ -19,20 +20,12 @@ namespace test = smolvid::test;
 
 struct Result {
   int rc = -1;
-  std::string out;
+  std::string out;  // stdout and stderr
 };
 
 Result run(const std::string& args) {
-  const std::string cmd = test::binary_dir() + "/cli/smolvid " + args + " 2>&1";
-  Result r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int status = pclose(p);
-  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+  const test::CommandResult r = test::run_command(test::smolvid_binary() + " " + args + " 2>&1");
+  return {r.exit_code, r.output};
 }
 
 TEST(SampleIndicesCli, MatchesEveryGoldenCase) {

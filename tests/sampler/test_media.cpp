@@ -188,6 +188,32 @@ TEST(DedupMedia, StaticFootageDoesNotSpendTheBudget) {
   EXPECT_TRUE(before && after);
 }
 
+// A part of the video: the metadata policy spends its budget there, picks times (not the part's
+// nominal indices), and near-duplicate suppression still applies.
+TEST(DedupMedia, HonouredOnAPartOfTheVideo) {
+  SamplerOptions o;
+  o.policy = "uniform";
+  o.max_frames = 16;
+  o.start_s = 0.5;
+  o.end_s = 2.5;
+  const Selection all = select_frames(test::media("classroom.gif"), o);
+  ASSERT_EQ(all.picks.size(), 16u);
+  for (const auto& p : all.picks) {
+    EXPECT_GE(p.time_s, 0.5);
+    EXPECT_LT(p.time_s, 2.5);
+    EXPECT_EQ(p.index, -1);
+  }
+  o.dedup = true;
+  const Selection kept = select_frames(test::media("classroom.gif"), o);
+  EXPECT_GE(kept.picks.size(), 1u);
+  EXPECT_LE(kept.picks.size(), 4u);
+  ASSERT_FALSE(kept.notes.empty());
+  EXPECT_NE(kept.notes[0].find("near-duplicates"), std::string::npos) << kept.notes[0];
+  o.start_s = 10.0;  // classroom.gif is 2.99 s long
+  o.end_s = std::nullopt;
+  EXPECT_THROW(select_frames(test::media("classroom.gif"), o), SamplerError);
+}
+
 TEST(ScenesMedia, TruncatedFileKeepsWhatDecodes) {
   // edge/truncated_moov_front.mp4: the first 40% of car-detection.mp4 (MEDIA.md section 4).
   const Selection sel = run("edge/truncated_moov_front.mp4", "scenes", 4);

@@ -7,6 +7,7 @@
 
 #include "sampler/policy.h"
 #include "tests/test_support.h"
+#include "util/time_format.h"
 
 namespace smolvid::sampler {
 namespace {
@@ -52,7 +53,7 @@ TEST(Smolvlm2, IntroDurationMatchesGolden) {
   for (const auto& c : golden.at("sampling")) {
     const std::string intro = c.at("intro_text");
     const std::string want = intro.substr(intro.find(" from a ") + 8, intro.find(" [H:MM:SS]") - intro.find(" from a ") - 8);
-    EXPECT_EQ(format_hmmss(c.at("duration_s").get<double>()), want) << c.at("name");
+    EXPECT_EQ(util::format_hmmss(c.at("duration_s").get<double>()), want) << c.at("name");
   }
 }
 
@@ -82,16 +83,6 @@ TEST(Smolvlm2, RejectsBadMetadata) {
   EXPECT_THROW(sample_smolvlm2(VideoMeta{0.0, 25.0, 10, 0, {}}), SamplerError);
   EXPECT_THROW(sample_smolvlm2(VideoMeta{1.0, 0.0, 10, 0, {}}), SamplerError);
   EXPECT_THROW(smolvlm2_indices(0, 25.0, 1.0), SamplerError);
-}
-
-TEST(Format, MmssAndHmmss) {
-  EXPECT_EQ(format_mmss(0.0), "00:00");
-  EXPECT_EQ(format_mmss(59.99), "00:59");
-  EXPECT_EQ(format_mmss(61.2), "01:01");
-  EXPECT_EQ(format_mmss(3600.0 + 5), "60:05");  // minutes are not wrapped
-  EXPECT_EQ(format_hmmss(0.5), "0:00:00");
-  EXPECT_EQ(format_hmmss(3907.9), "1:05:07");
-  EXPECT_EQ(format_hmmss(36000), "10:00:00");
 }
 
 TEST(Uniform, NFramesAtPartCentres) {
