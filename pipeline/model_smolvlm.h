@@ -23,6 +23,7 @@
 #include <optional>
 #include <string>
 
+#include "model/prompt.h"
 #include "pipeline/vlm.h"
 
 namespace smolvid::pipeline {
@@ -38,5 +39,10 @@ struct SmolVlmOptions {
 // Loads config, generation config, tokenizer, chat template, processor config and weights from
 // `model_dir`. Errors from model/ (ConfigError, WeightError, TokenizerError, ...) pass through.
 std::unique_ptr<Vlm> load_smolvlm(const std::string& model_dir, const SmolVlmOptions& options = {});
+
+// What the kVideo prompt states about `input` (model/prompt_builder.h builds the text from it):
+// the duration (input.duration_s, else the frames' span) and one time per frame. Throws VlmError
+// without frames. `smolvid debug video-prompt` uses it too, so it checks what generate() sends.
+model::VideoPromptInfo video_prompt_info(const VisualInput& input);
 
 }  // namespace smolvid::pipeline
