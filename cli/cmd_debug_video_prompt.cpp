@@ -1,10 +1,10 @@
 // smolvid debug video-prompt: the SmolVLM2 prompt for a video and a question, built the way
 // SmolVLMProcessor.apply_chat_template does (transformers 4.50): reference smolvlm2 frame sampling,
 // the video item replaced by the intro, "Frame from MM:SS:" + image per frame and the outro, the
-// checkpoint's chat template, image-token expansion, tokenization. The prompt comes from
-// model::PromptBuilder, the builder the pipeline's model adapter uses. Frame timestamps are the
-// decoded frames' presentation times from the video's start (equal to the reference's index / fps
-// on constant-rate files).
+// checkpoint's chat template, image-token expansion, tokenization. Frame times and prompt come
+// from what the pipeline's model adapter uses (pipeline::video_prompt_info, model::PromptBuilder):
+// the decoded frames' presentation times from the video's start (equal to the reference's
+// index / fps on constant-rate files).
 //
 //   smolvid debug video-prompt --model DIR clip.mp4 "What happens in this video?"
 //
@@ -13,7 +13,6 @@
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
-#include <algorithm>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
@@ -26,6 +25,7 @@
 #include "model/image_processor.h"
 #include "model/prompt.h"
 #include "model/prompt_builder.h"
+#include "pipeline/model_smolvlm.h"
 #include "sampler/sampler.h"
 
 namespace {
@@ -60,9 +60,9 @@ void run_video_prompt(const VideoPromptArgs& a) {
   const std::vector<decode::Frame> frames = sampler::fetch_frames(reader, sel);
   const sampler::VideoMeta meta = sampler::video_meta(info);
 
-  std::vector<double> pts;
-  for (const decode::Frame& f : frames) pts.push_back(f.pts_seconds);
-  const model::VideoPromptInfo vinfo = model::video_prompt_info(meta.duration_s, pts, meta.start_time_s);
+  // The frames as the jobs hand them to the model adapter, and the adapter's frame times.
+  const pipeline::VisualInput visual{pipeline::MediaKind::kVideo, frames, meta.duration_s, meta.start_time_s};
+  const model::VideoPromptInfo vinfo = pipeline::video_prompt_info(visual);
   const model::BuiltPrompt prompt = builder.video(vinfo, a.question);
 
   nlohmann::json j;

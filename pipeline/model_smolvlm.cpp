@@ -144,7 +144,7 @@ model::VideoPromptInfo video_prompt_info(const VisualInput& input) {
   std::vector<double> pts;
   for (const decode::Frame& f : input.frames) pts.push_back(f.pts_seconds);
   const double duration_s = input.duration_s > 0 ? input.duration_s : pts.back() - pts.front();
-  return model::video_prompt_info(duration_s, pts, 0.0);
+  return model::video_prompt_info(duration_s, pts, input.start_time_s);
 }
 
 std::unique_ptr<Vlm> load_smolvlm(const std::string& model_dir, const SmolVlmOptions& options) {
