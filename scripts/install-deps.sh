@@ -25,6 +25,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # tests: JSON Schema validation of the summary output (run with /usr/bin/python3)
   python3-jsonschema
+  # tests: jinja2, the reference renderer of chat templates (debug render-chat is compared with it)
+  python3-jinja2
 )
 
 missing=()

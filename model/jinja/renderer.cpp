@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cmath>
 #include <optional>
-#include <sstream>
 #include <unordered_map>
 #include <vector>
 
@@ -479,9 +478,7 @@ class Renderer {
       if (m == "split") {
         json out = json::array();
         if (args.empty() || args[0].undefined || args[0].j.is_null()) {
-          std::string cur;
-          std::istringstream in(s);
-          while (in >> cur) out.push_back(cur);
+          for (std::string& word : split_whitespace(s)) out.push_back(std::move(word));
           return Value(out);
         }
         const std::string sep = to_str(args[0]);

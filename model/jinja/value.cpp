@@ -22,23 +22,49 @@ std::string python_float(double d) {
   return s;
 }
 
+// Python's str.isprintable() for one code point: everything but the categories Cc, Cf, Cs, Co,
+// Cn (\p{C}) and Zl, Zp, Zs (\p{Z}), except the space.
+bool py_isprintable(char32_t cp) {
+  if (cp < 0x80) return cp >= 0x20 && cp < 0x7F;
+  static const text::Regex kNotPrintable(R"([\p{C}\p{Z}])");
+  std::string utf8;
+  text::append_utf8(utf8, cp);
+  return !kNotPrintable.full_match(utf8);
+}
+
+// repr(str) as CPython writes it (Objects/unicodeobject.c unicode_repr): '\\', the quote, \t \n \r
+// escaped; other non-printable code points as \xNN, \uNNNN or \UNNNNNNNN.
 std::string python_repr_string(const std::string& s) {
   const bool use_double = s.find('\'') != std::string::npos && s.find('"') == std::string::npos;
   const char q = use_double ? '"' : '\'';
   std::string out(1, q);
-  for (char c : s) {
-    if (c == q || c == '\\') {
-      out.push_back('\\');
-      out.push_back(c);
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (c == '\t') {
-      out += "\\t";
-    } else if (c == '\r') {
-      out += "\\r";
-    } else {
-      out.push_back(c);
+  size_t i = 0;
+  while (i < s.size()) {
+    char32_t cp = 0;
+    const size_t n = text::decode_utf8(s, i, &cp);
+    if (n == 0) {  // not UTF-8 (JSON strings always are): keep the byte
+      out.push_back(s[i++]);
+      continue;
     }
+    if (cp == static_cast<char32_t>(q) || cp == '\\') {
+      out.push_back('\\');
+      out.push_back(static_cast<char>(cp));
+    } else if (cp == '\n') {
+      out += "\\n";
+    } else if (cp == '\t') {
+      out += "\\t";
+    } else if (cp == '\r') {
+      out += "\\r";
+    } else if (py_isprintable(cp)) {
+      out.append(s, i, n);
+    } else if (cp <= 0xFF) {
+      out += fmt::format("\\x{:02x}", static_cast<uint32_t>(cp));
+    } else if (cp <= 0xFFFF) {
+      out += fmt::format("\\u{:04x}", static_cast<uint32_t>(cp));
+    } else {
+      out += fmt::format("\\U{:08x}", static_cast<uint32_t>(cp));
+    }
+    i += n;
   }
   out.push_back(q);
   return out;
@@ -174,6 +200,29 @@ std::string strip_chars(const std::string& s, const Value* chars, bool left, boo
   }
   std::string out;
   for (size_t i = b; i < e; ++i) out += cps[i];
+  return out;
+}
+
+std::vector<std::string> split_whitespace(const std::string& s) {
+  std::vector<std::string> out;
+  std::string word;
+  size_t i = 0;
+  while (i < s.size()) {
+    char32_t cp = 0;
+    size_t n = text::decode_utf8(s, i, &cp);
+    if (n == 0) {  // not UTF-8 (JSON strings always are): a byte of a word
+      n = 1;
+      cp = 0;
+    }
+    if (py_isspace(cp)) {
+      if (!word.empty()) out.push_back(std::move(word));
+      word.clear();
+    } else {
+      word.append(s, i, n);
+    }
+    i += n;
+  }
+  if (!word.empty()) out.push_back(std::move(word));
   return out;
 }
 

@@ -38,6 +38,9 @@ const char* type_name(const Value& v);   // Python's name: "str", "int", "dict",
 std::vector<std::string> code_points(const std::string& s);
 // str.strip / lstrip / rstrip: chars (a string) or, when null/absent, Python's whitespace.
 std::string strip_chars(const std::string& s, const Value* chars, bool left, bool right);
+// str.split() without a separator: runs of Python whitespace (str.isspace: \t-\r, \x1c-\x1f,
+// space, \x85, \xa0, U+1680, U+2000-U+200A, U+2028/9, U+202F, U+205F, U+3000) separate words.
+std::vector<std::string> split_whitespace(const std::string& s);
 std::string ascii_lower(std::string s);
 std::string ascii_upper(std::string s);
 std::string py_capitalize(const std::string& s);
