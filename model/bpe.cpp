@@ -367,8 +367,8 @@ void Tokenizer::Impl::find_added(std::string_view text, const AddedMatcher& matc
   if (start_offset < text.size()) out.push_back({start_offset, text.size(), -1});
 }
 
-void Tokenizer::Impl::pretokenize(std::string_view segment, std::vector<std::string_view>& pieces, std::vector<std::string_view>& next,
-                 std::deque<std::string>& storage) const {
+void Tokenizer::Impl::pretokenize(std::string_view segment, std::vector<std::string_view>& pieces,
+                                  std::vector<std::string_view>& next, std::deque<std::string>& storage) const {
   pieces.clear();
   pieces.push_back(segment);
   for (const PreTokStep& step : pretok) {
