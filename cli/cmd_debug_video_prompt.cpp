@@ -1,8 +1,10 @@
 // smolvid debug video-prompt: the SmolVLM2 prompt for a video and a question, built the way
 // SmolVLMProcessor.apply_chat_template does (transformers 4.50): reference smolvlm2 frame sampling,
 // the video item replaced by the intro, "Frame from MM:SS:" + image per frame and the outro, the
-// checkpoint's chat template, image-token expansion, tokenization. Frame timestamps are the decoded
-// frames' presentation times (equal to the reference's index / fps on constant-rate files).
+// checkpoint's chat template, image-token expansion, tokenization. Frame times and prompt come
+// from what the pipeline's model adapter uses (pipeline::video_prompt_info, model::PromptBuilder):
+// the decoded frames' presentation times from the video's start (equal to the reference's
+// index / fps on constant-rate files).
 //
 //   smolvid debug video-prompt --model DIR clip.mp4 "What happens in this video?"
 //
@@ -11,7 +13,6 @@
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
-#include <algorithm>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
@@ -20,11 +21,11 @@
 
 #include "cli/registry.h"
 #include "decode/video_reader.h"
-#include "model/chat_template.h"
 #include "model/config.h"
 #include "model/image_processor.h"
 #include "model/prompt.h"
-#include "model/tokenizer.h"
+#include "model/prompt_builder.h"
+#include "pipeline/model_smolvlm.h"
 #include "sampler/sampler.h"
 #include "util/time_format.h"
 
@@ -46,7 +47,7 @@ void run_video_prompt(const VideoPromptArgs& a) {
   if (!cfg.has_video_sampling) {
     throw std::runtime_error(fmt::format("{}: preprocessor_config.json has no video_sampling (not a SmolVLM2 checkpoint)", a.model));
   }
-  const int seq_len = static_cast<int>(files.processor ? files.processor->image_seq_len : files.config.image_seq_len());
+  const model::PromptBuilder builder = model::PromptBuilder::from_dir(a.model, a.tokenizer);
 
   // Reference sampling with the checkpoint's video_sampling and skip_secs = 1.
   decode::VideoReader reader(a.video);
@@ -60,26 +61,17 @@ void run_video_prompt(const VideoPromptArgs& a) {
   const std::vector<decode::Frame> frames = sampler::fetch_frames(reader, sel);
   const sampler::VideoMeta meta = sampler::video_meta(info);
 
-  model::VideoPromptInfo vinfo;
-  vinfo.duration_s = meta.duration_s;
-  for (const decode::Frame& f : frames) vinfo.timestamps_s.push_back(std::max(0.0, f.pts_seconds - meta.start_time_s));
-
-  const nlohmann::json messages = nlohmann::json::array(
-      {{{"role", "user"}, {"content", nlohmann::json::array({{{"type", "video"}, {"path", a.video}}, {{"type", "text"}, {"text", a.question}}})}}});
-  const nlohmann::json expanded_messages = model::expand_video_items(messages, {vinfo});
-  const model::ChatTemplate tmpl = model::ChatTemplate::from_dir(a.model);
-  const std::string rendered = tmpl.render(expanded_messages, /*add_generation_prompt=*/true);
-  const std::vector<std::pair<int, int>> grid(frames.size(), {0, 0});  // video frames are never split
-  const std::string expanded = model::expand_image_tokens(rendered, grid, seq_len);
-  const model::Tokenizer tok = model::Tokenizer::from_dir(a.tokenizer.empty() ? a.model : a.tokenizer);
-  const std::vector<model::TokenId> ids = tok.encode(expanded);
+  // The frames as the jobs hand them to the model adapter, and the adapter's frame times.
+  const pipeline::VisualInput visual{pipeline::MediaKind::kVideo, frames, meta.duration_s, meta.start_time_s};
+  const model::VideoPromptInfo vinfo = pipeline::video_prompt_info(visual);
+  const model::BuiltPrompt prompt = builder.video(vinfo, a.question);
 
   nlohmann::json j;
   j["file"] = a.video;
   j["frames_in_video"] = meta.frame_count;
   j["fps"] = meta.fps;
   j["duration_s"] = meta.duration_s;
-  j["image_seq_len"] = seq_len;
+  j["image_seq_len"] = builder.image_seq_len();
   nlohmann::json sampled = nlohmann::json::array();
   for (size_t i = 0; i < frames.size(); ++i) {
     sampled.push_back({{"index", frames[i].index},
@@ -88,9 +80,9 @@ void run_video_prompt(const VideoPromptArgs& a) {
                        {"label", util::format_mmss(vinfo.timestamps_s[i])}});
   }
   j["frames"] = sampled;
-  j["rendered_chat_prompt"] = rendered;
-  j["expanded_prompt"] = expanded;
-  j["input_ids"] = ids;
+  j["rendered_chat_prompt"] = prompt.rendered;
+  j["expanded_prompt"] = prompt.expanded;
+  j["input_ids"] = prompt.input_ids;
   if (a.pixels) {
     std::vector<model::Image8> images;
     for (const decode::Frame& f : frames) images.push_back(model::Image8::from_buffer(f.width, f.height, f.channels, f.pixels.data()));

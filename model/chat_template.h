@@ -8,54 +8,34 @@
 //   std::string prompt = tmpl.render(messages, /*add_generation_prompt=*/true);
 //   // "<|im_start|>User:<image>Can you describe this image?<end_of_utterance>\nAssistant:"
 //
-// Supported Jinja: text, {{ expr }}, {% if/elif/else/endif %}, {% for x in xs [if cond] %} with
-// {% else %} and tuple targets (k, v), loop.index/index0/revindex/revindex0/first/last/length/
-// previtem/nextitem, {% set x = expr %} / {% set ns.attr = expr %}, {# comments #}, whitespace
-// control ({%- -%} {{- -}} {%+), literals (strings, numbers, true/false/none, lists, dicts),
-// a.b and a['k'] / a[i] / a[i:j], operators (== != < > <= >= in, not in, and, or, not, ~, + - * /
-// // % **, x if c else y), filters (capitalize, trim, lower, upper, title, length/count, string,
-// join, first, last, default/d, tojson, reverse, list, int, float), tests (defined, undefined, none,
-// string, number, integer, float, boolean, mapping, iterable, sequence, true, false, eq, ne, in),
-// functions (range, namespace, raise_exception) and string/dict methods (strip, lstrip, rstrip,
-// lower, upper, capitalize, title, startswith, endswith, split, replace, items, keys, values, get).
-// Anything else throws ChatTemplateError naming the construct and its line/column; so does a Jinja
-// runtime error (indexing an undefined value, raise_exception(...)).
-// Values follow Python/Jinja semantics: missing keys are undefined (render as ""), indexing a
-// string with a key is undefined, strings index by code point. Case mapping (capitalize, lower,
-// upper, title) changes ASCII letters only.
+// The Jinja engine itself (supported constructs, value semantics) is model/jinja/jinja.h; this file
+// adds what transformers does around it: where a checkpoint keeps its template, the render context
+// ({"messages", "add_generation_prompt", special tokens}) and SmolVLMProcessor's video template.
 #pragma once
 
 #include <nlohmann/json.hpp>
 
-#include <memory>
-#include <stdexcept>
 #include <string>
+
+#include "model/jinja/jinja.h"
 
 namespace smolvid::model {
 
-class ChatTemplateError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+// Syntax, unsupported-construct and runtime errors of the template, and missing template files.
+using ChatTemplateError = jinja::TemplateError;
 
 // The template SmolVLMProcessor substitutes when a conversation contains a video item (spec §6.2):
 // the Hub template plus a `video` branch rendering "<video>".
 extern const char* const kSmolVLMVideoChatTemplate;
 
-struct ChatTemplateOptions {
-  bool trim_blocks = true;            // transformers' setting: drop the newline after a block tag
-  bool lstrip_blocks = true;          // ... and the indentation before one
-  bool keep_trailing_newline = false; // jinja2 default: a final newline of the source is dropped
-};
+// trim_blocks and lstrip_blocks on (transformers' environment), keep_trailing_newline off.
+using ChatTemplateOptions = jinja::Options;
 
 class ChatTemplate {
  public:
   // Parses source (throws ChatTemplateError with line/column on a syntax error or an unsupported
   // construct). `name` appears in messages (e.g. the file it came from).
   explicit ChatTemplate(std::string source, std::string name = "chat template", ChatTemplateOptions options = {});
-  ~ChatTemplate();
-  ChatTemplate(ChatTemplate&&) noexcept;
-  ChatTemplate& operator=(ChatTemplate&&) noexcept;
 
   // The checkpoint's template: chat_template.json "chat_template", else chat_template.jinja, else
   // tokenizer_config.json "chat_template" (a string; the list-of-named-templates form throws).
@@ -73,14 +53,11 @@ class ChatTemplate {
   std::string render_context(const nlohmann::json& context) const;
   std::string render_context(const nlohmann::ordered_json& context) const;
 
-  const std::string& source() const { return source_; }
-
-  struct Program;
+  // The source as jinja2 sees it (newlines normalised, a trailing newline dropped).
+  const std::string& source() const { return template_.source(); }
 
  private:
-  std::string source_;
-  std::string name_;
-  std::unique_ptr<Program> program_;
+  jinja::Template template_;
 };
 
 }  // namespace smolvid::model

@@ -150,6 +150,7 @@ AskResult ask(Vlm& vlm, const std::string& input, const std::vector<std::string>
     const auto t1 = Clock::now();
     visual.frames = sampler::fetch_frames(reader, sel);
     visual.duration_s = range.second - range.first;
+    visual.start_time_s = span.first;
     std::sort(visual.frames.begin(), visual.frames.end(), [](const decode::Frame& a, const decode::Frame& b) { return a.pts_seconds < b.pts_seconds; });
     visual.frames.erase(std::unique(visual.frames.begin(), visual.frames.end(),
                                     [](const decode::Frame& a, const decode::Frame& b) { return a.pts_seconds == b.pts_seconds; }),
@@ -274,7 +275,7 @@ Summary summarize(Vlm& vlm, const std::string& video, const SummarizeOptions& o,
     const auto [a, b] = segments[i];
     o.caption_generation.deadline.check("summarize: segments");
     auto td = Clock::now();
-    VisualInput visual{MediaKind::kVideo, frames_at(reader, spread(a, b, o.frames_per_segment)), b - a};
+    VisualInput visual{MediaKind::kVideo, frames_at(reader, spread(a, b, o.frames_per_segment)), b - a, span.first};
     decode_s += seconds_since(td);
     if (visual.frames.empty()) throw JobError(fmt::format("summarize {}: no frame decoded in segment [{:.3f}, {:.3f}) s", video, a, b));
     SummarySegment seg;
@@ -407,7 +408,7 @@ IndexVideoResult index_video(Vlm& vlm, EventIndex& db, const std::string& video,
     const sampler::Segment& seg = sel.segments[i];
     o.generation.deadline.check("index: events");
     VisualInput visual{MediaKind::kVideo, frames_at(reader, spread(seg.start_s, seg.end_s, o.frames_per_event)),
-                       seg.end_s - seg.start_s};
+                       seg.end_s - seg.start_s, span.first};
     if (visual.frames.empty()) throw JobError(fmt::format("index {}: no frame decoded in event [{:.3f}, {:.3f}) s", video, seg.start_s, seg.end_s));
     Event e;
     e.start_s = seg.start_s;

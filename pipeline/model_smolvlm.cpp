@@ -3,13 +3,10 @@
 #include <ATen/ATen.h>
 #include <fmt/core.h>
 
-#include <nlohmann/json.hpp>
-
-#include "model/chat_template.h"
 #include "model/config.h"
 #include "model/image_processor.h"
 #include "model/nn/smolvlm.h"
-#include "model/prompt.h"
+#include "model/prompt_builder.h"
 #include "model/tokenizer.h"
 
 namespace smolvid::pipeline {
@@ -37,8 +34,7 @@ class SmolVlm final : public Vlm {
       : dir_(dir),
         name_(o.name.empty() ? dir : o.name),
         splitting_(o.image_splitting),
-        tokenizer_(model::Tokenizer::from_dir(dir)),
-        template_(model::ChatTemplate::from_dir(dir)),
+        prompts_(model::PromptBuilder::from_dir(dir)),
         processor_(model::ImageProcessorConfig::from_file(dir + "/preprocessor_config.json")) {
     model::ModelOptions mo;
     mo.dtype = o.dtype;
@@ -75,28 +71,19 @@ class SmolVlm final : public Vlm {
     const auto tv = Clock::now();
     std::vector<std::pair<int, int>> rows_cols;
     at::Tensor features;
-    nlohmann::json media = nlohmann::json::array();
-    std::vector<model::VideoPromptInfo> videos;
     if (input.kind != MediaKind::kNone) {
       std::vector<model::Image8> images;
       for (const decode::Frame& f : input.frames) images.push_back(to_image(f));
       model::PixelBatch batch;
       if (input.kind == MediaKind::kVideo) {
         batch = processor_.preprocess_video({images});
-        model::VideoPromptInfo info;
-        for (const decode::Frame& f : input.frames) info.timestamps_s.push_back(f.pts_seconds);
-        info.duration_s = input.duration_s > 0 ? input.duration_s : info.timestamps_s.back() - info.timestamps_s.front();
-        videos.push_back(info);
-        media.push_back({{"type", "video"}});
       } else {
         model::ImageProcessOptions po;
         po.do_image_splitting = splitting_;
         batch = processor_.preprocess({images}, po);
-        for (size_t i = 0; i < images.size(); ++i) media.push_back({{"type", "image"}});
+        // One (rows, cols) per image, not per tile: an image split into 4 tiles + global is one entry.
+        for (size_t k = 0; k < batch.rows[0].size(); ++k) rows_cols.emplace_back(batch.rows[0][k], batch.cols[0][k]);
       }
-      // One (rows, cols) per image, not per tile: an image split into 4 tiles + global is one entry.
-      for (size_t k = 0; k < batch.rows[0].size(); ++k) rows_cols.emplace_back(batch.rows[0][k], batch.cols[0][k]);
-      if (input.kind == MediaKind::kVideo) rows_cols.assign(input.frames.size(), {0, 0});
       const int64_t n = batch.num_images;
       at::Tensor pixels = at::from_blob(batch.pixel_values.data(), {n, 3, batch.height, batch.width}, at::kFloat).clone();
       at::Tensor mask = at::from_blob(batch.pixel_attention_mask.data(), {n, batch.height, batch.width}, at::kByte).to(at::kBool);
@@ -107,14 +94,11 @@ class SmolVlm final : public Vlm {
 
     std::vector<Generation> out;
     for (size_t q = 0; q < prompts.size(); ++q) {
-      nlohmann::json content = media;
-      content.push_back({{"type", "text"}, {"text", prompts[q]}});
-      nlohmann::json messages = nlohmann::json::array({{{"role", "user"}, {"content", content}}});
-      if (!videos.empty()) messages = model::expand_video_items(messages, videos);
-      std::string text = template_.render(messages, /*add_generation_prompt=*/true);
-      if (!rows_cols.empty()) text = model::expand_image_tokens(text, rows_cols, static_cast<int>(net_->image_seq_len()));
+      const model::BuiltPrompt built = input.kind == MediaKind::kVideo    ? prompts_.video(video_prompt_info(input), prompts[q])
+                                       : input.kind == MediaKind::kImages ? prompts_.images(rows_cols, prompts[q])
+                                                                          : prompts_.text(prompts[q]);
       model::Prompt prompt;
-      prompt.input_ids = tokenizer_.encode(text);
+      prompt.input_ids = built.input_ids;
       prompt.image_features = features;
 
       model::GenerationOptions go;
@@ -123,7 +107,7 @@ class SmolVlm final : public Vlm {
       if (go.do_sample) go.temperature = options.temperature;
       go.top_p = options.top_p;
       go.seed = options.seed;
-      model::StreamingDecoder stream(tokenizer_, /*skip_special_tokens=*/true);
+      model::StreamingDecoder stream(prompts_.tokenizer(), /*skip_special_tokens=*/true);
       bool timed_out = false;
       const model::GenerateResult r = net_->generate(prompt, go, [&](int64_t token) {
         if (options.deadline.expired()) {
@@ -140,7 +124,7 @@ class SmolVlm final : public Vlm {
       if (on_text && !tail.empty()) on_text(q, tail);
       Generation g;
       g.token_ids = r.tokens;
-      g.text = tokenizer_.decode(r.tokens, /*skip_special_tokens=*/true);
+      g.text = prompts_.tokenizer().decode(r.tokens, /*skip_special_tokens=*/true);
       g.prompt_tokens = static_cast<int>(prompt.input_ids.size());
       g.generated_tokens = static_cast<int>(r.tokens.size());
       g.stop_reason = model::stop_reason_name(r.stop_reason);
@@ -155,13 +139,20 @@ class SmolVlm final : public Vlm {
  private:
   std::string dir_, name_;
   std::optional<bool> splitting_;
-  model::Tokenizer tokenizer_;
-  model::ChatTemplate template_;
+  model::PromptBuilder prompts_;
   model::ImageProcessor processor_;
   std::unique_ptr<model::SmolVLM> net_;
 };
 
 }  // namespace
+
+model::VideoPromptInfo video_prompt_info(const VisualInput& input) {
+  if (input.frames.empty()) throw VlmError("video prompt: no frames");
+  std::vector<double> pts;
+  for (const decode::Frame& f : input.frames) pts.push_back(f.pts_seconds);
+  const double duration_s = input.duration_s > 0 ? input.duration_s : pts.back() - pts.front();
+  return model::video_prompt_info(duration_s, pts, input.start_time_s);
+}
 
 std::unique_ptr<Vlm> load_smolvlm(const std::string& model_dir, const SmolVlmOptions& options) {
   try {

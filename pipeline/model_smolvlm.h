@@ -11,7 +11,8 @@
 // Prompts, as SmolVLMProcessor.apply_chat_template builds them for one user turn:
 //   kVideo   content [{"type": "video"}, {"type": "text", "text": prompt}]: the video item becomes
 //            the SmolVLM2 intro ("... series of N frames from a H:MM:SS [H:MM:SS] video.") and a
-//            "Frame from MM:SS:" line before each frame, with the frames' own presentation times;
+//            "Frame from MM:SS:" line before each frame, with the frames' own presentation times
+//            from the video's start (VisualInput::start_time_s);
 //            each frame is one unsplit image of video_sampling.video_size
 //   kImages  content [{"type": "image"} per frame, {"type": "text", ...}]; images are split into
 //            tiles as the processor config says (image_splitting overrides)
@@ -23,6 +24,7 @@
 #include <optional>
 #include <string>
 
+#include "model/prompt.h"
 #include "pipeline/vlm.h"
 
 namespace smolvid::pipeline {
@@ -38,5 +40,10 @@ struct SmolVlmOptions {
 // Loads config, generation config, tokenizer, chat template, processor config and weights from
 // `model_dir`. Errors from model/ (ConfigError, WeightError, TokenizerError, ...) pass through.
 std::unique_ptr<Vlm> load_smolvlm(const std::string& model_dir, const SmolVlmOptions& options = {});
+
+// What the kVideo prompt states about `input` (model/prompt_builder.h builds the text from it):
+// the duration (input.duration_s, else the frames' span) and one time per frame, counted from
+// input.start_time_s as the reference counts frame index / fps. Throws VlmError without frames. `smolvid debug video-prompt` uses it too, so it checks what generate() sends.
+model::VideoPromptInfo video_prompt_info(const VisualInput& input);
 
 }  // namespace smolvid::pipeline

@@ -11,8 +11,8 @@
 //   // answers[0].text, answers[0].timings.decode_s, ...
 //
 // Units: times in seconds. Frames are RGB24 (channels == 3) with their true presentation time in
-// `pts_seconds` (the stream timeline, as decoded); the model puts those times in the prompt and
-// never invents its own. Ownership: the caller owns the frames; the model does not keep them
+// `pts_seconds` (the stream timeline, as decoded); the model puts those times, counted from the
+// video's start (`start_time_s`), in the prompt and never invents its own. Ownership: the caller owns the frames; the model does not keep them
 // after generate() returns. Threading: one Vlm is used from one thread at a time.
 #pragma once
 
@@ -74,6 +74,9 @@ struct VisualInput {
   std::vector<decode::Frame> frames;  // RGB24, in ascending pts for kVideo; empty for kNone
   double duration_s = 0.0;            // kVideo: the length of the clip the frames stand for (the
                                       // SmolVLM2 intro states it); 0 = the frames' time span
+  double start_time_s = 0.0;          // kVideo: stream time of the video's first frame (its start
+                                      // time; MPEG-TS often 1.4 s): the prompt says pts - this, as
+                                      // the reference's frame index / fps
 };
 
 struct GenerationTimings {

@@ -30,6 +30,8 @@ packages=(
   # server/: HTTP (cpp-httplib); its tests drive it with the official OpenAI SDK (npm `openai`, on
   # Node.js) and a headless Chromium through Selenium
   libcpp-httplib-dev nodejs chromium chromium-driver python3-selenium
+  # tests: jinja2, the reference renderer of chat templates (debug render-chat is compared with it)
+  python3-jinja2
 )
 # Debian's nodejs ships npm separately; a Node.js from elsewhere (e.g. NodeSource) carries its own.
 if ! command -v npm >/dev/null 2>&1; then packages+=(npm); fi

@@ -5,9 +5,11 @@
 
 #include <fstream>
 
+#include "model/prompt.h"
 #include "pipeline/jobs.h"
 #include "pipeline/model_smolvlm.h"
 #include "tests/pipeline/test_util.h"
+#include "tests/test_files.h"
 #include "tests/test_support.h"
 
 namespace smolvid::pipeline {
@@ -100,6 +102,51 @@ TEST_F(TinyModel, SummarizeEndToEnd) {
   EXPECT_NEAR(s.segments[1].start_s, 3.09, 0.05);
   EXPECT_EQ(s.model, kTiny);
   EXPECT_NO_THROW(summary_to_json(s));
+}
+
+// Keeps what the jobs hand the model adapter.
+class RecordingVlm final : public Vlm {
+ public:
+  std::vector<Generation> generate(const VisualInput& input, const std::vector<std::string>& prompts, const GenerationOptions&,
+                                   const TextCallback&) override {
+    inputs.push_back(input);
+    return std::vector<Generation>(prompts.size());
+  }
+  std::string model_name() const override { return "recording"; }
+  std::vector<VisualInput> inputs;
+};
+
+double ffprobe_number(const std::string& entry, const std::string& path) {
+  const auto r = smolvid::test::run_command("ffprobe -v error -select_streams v:0 -show_entries stream=" + entry +
+                                            " -of default=nw=1:nk=1 " + smolvid::test::shell_quote(path));
+  if (r.exit_code != 0) throw std::runtime_error("ffprobe failed on " + path);
+  const size_t slash = r.output.find('/');
+  return slash == std::string::npos ? std::stod(r.output) : std::stod(r.output.substr(0, slash)) / std::stod(r.output.substr(slash + 1));
+}
+
+// The reference states frame index / fps (seconds since the first frame) in the video prompt. An
+// MPEG-TS stream starts at pts 1.6 s (MEDIA.md), so the decoded times must be taken from there:
+// what `ask` hands the adapter must give the same "Frame from MM:SS" as index / fps.
+TEST(VideoPromptTimes, CountFromTheFirstFrameOnAStreamThatStartsLate) {
+  const std::string video = smolvid::test::media("edge/vtest_h264.ts");
+  const double start = ffprobe_number("start_time", video);
+  const double fps = ffprobe_number("r_frame_rate", video);
+  ASSERT_GT(start, 1.0);  // the property under test
+  RecordingVlm vlm;
+  const AskResult r = ask(vlm, video, {"What happens?"}, AskOptions{});
+  ASSERT_EQ(vlm.inputs.size(), 1u);
+  const VisualInput& input = vlm.inputs[0];
+  ASSERT_EQ(input.frames.size(), 20u);  // smolvlm2: round(20 s * 1 fps) frames
+  const model::VideoPromptInfo info = video_prompt_info(input);
+  ASSERT_EQ(info.timestamps_s.size(), input.frames.size());
+  for (size_t i = 0; i < input.frames.size(); ++i) {
+    const double reference = static_cast<double>(input.frames[i].index) / fps;
+    EXPECT_NEAR(info.timestamps_s[i], reference, 1e-3) << "frame " << input.frames[i].index;
+    EXPECT_NEAR(info.timestamps_s[i], input.frames[i].pts_seconds - start, 1e-3) << "frame " << input.frames[i].index;
+    EXPECT_EQ(model::format_timestamp_mmss(info.timestamps_s[i]), model::format_timestamp_mmss(reference));
+  }
+  EXPECT_EQ(model::format_timestamp_mmss(info.timestamps_s.front()), "00:00");
+  EXPECT_NEAR(info.duration_s, 20.0, 0.05);  // ffprobe duration (MEDIA.md: 20.00 s)
 }
 
 }  // namespace

@@ -130,6 +130,16 @@ TEST(ChatTemplateJinja, FiltersAndMethods) {
   EXPECT_EQ(render("{{ 'ü' ~ 'é'[0] }}{{ 'héllo'[1] }}{{ 'héllo' | length }}", ctx), "üéé5");
 }
 
+TEST(ChatTemplateJinja, ReprAndSplitOfControlCharactersFollowPython) {
+  // Expected strings: jinja2 3.1 (Python 3.11) rendering the same templates. Printed as text, every
+  // character stays; repr escapes the non-printable ones; split() cuts at Python's whitespace.
+  const json ctx = {{"x", "a\x01" "b\x1c" "c\u2028" "d\te\x7f\u0085\U000E0001"}};
+  EXPECT_EQ(render("{{ x }}", ctx), ctx["x"].get<std::string>());
+  EXPECT_EQ(render("{{ [x] }}|{{ x.split() }}|{{ x.split() | length }}", ctx),
+            "['a\\x01b\\x1cc\\u2028d\\te\\x7f\\x85\\U000e0001']|['a\\x01b', 'c', 'd', 'e\\x7f', '\\U000e0001']|5");
+  EXPECT_EQ(render("{{ ['\\u00e9\\u00a0\\'q'] }}", ctx), "[\"\u00e9\\xa0'q\"]");
+}
+
 TEST(ChatTemplateJinja, OrderedInputKeepsPythonDictOrder) {
   const nlohmann::ordered_json ctx = nlohmann::ordered_json::parse(R"({"d": {"type": "text", "text": "hi"}})");
   EXPECT_EQ(ChatTemplate("{{ d }}|{% for k, v in d.items() %}{{ k }}{% endfor %}|{{ d | tojson }}").render_context(ctx),
