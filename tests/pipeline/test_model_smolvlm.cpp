@@ -11,6 +11,7 @@
 #include "tests/pipeline/test_util.h"
 #include "tests/test_files.h"
 #include "tests/test_support.h"
+#include "util/time_format.h"
 
 namespace smolvid::pipeline {
 namespace {
@@ -143,9 +144,9 @@ TEST(VideoPromptTimes, CountFromTheFirstFrameOnAStreamThatStartsLate) {
     const double reference = static_cast<double>(input.frames[i].index) / fps;
     EXPECT_NEAR(info.timestamps_s[i], reference, 1e-3) << "frame " << input.frames[i].index;
     EXPECT_NEAR(info.timestamps_s[i], input.frames[i].pts_seconds - start, 1e-3) << "frame " << input.frames[i].index;
-    EXPECT_EQ(model::format_timestamp_mmss(info.timestamps_s[i]), model::format_timestamp_mmss(reference));
+    EXPECT_EQ(util::format_mmss(info.timestamps_s[i]), util::format_mmss(reference));
   }
-  EXPECT_EQ(model::format_timestamp_mmss(info.timestamps_s.front()), "00:00");
+  EXPECT_EQ(util::format_mmss(info.timestamps_s.front()), "00:00");
   EXPECT_NEAR(info.duration_s, 20.0, 0.05);  // ffprobe duration (MEDIA.md: 20.00 s)
 }
 
