@@ -25,6 +25,10 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # tests: JSON Schema validation of the summary output (run with /usr/bin/python3)
   python3-jsonschema
+  # tests of `smolvid watch`: a real RTSP server on loopback (GStreamer's gst-rtsp-server through
+  # PyGObject, tests/watch/rtsp_server.py) serving H.264 files
+  gstreamer1.0-rtsp gir1.2-gst-rtsp-server-1.0 gir1.2-gstreamer-1.0 python3-gi gstreamer1.0-tools
+  gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
 )
 
 missing=()
