@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -49,7 +50,9 @@ def make_input(media, seconds, out):
     os.remove(one)
 
 
-def watch(args, extra, cameras, db, realtime=False, captions=True, log=None):
+def watch(args, extra, cameras, db, realtime=False, captions=True, stop_after_s=None):
+    """Runs watch to the end of its inputs; with stop_after_s, sends SIGTERM once the cameras have
+    read their files and that many seconds have passed (queued captions then stay pending)."""
     cmd = ["nice", "-n", str(args.nice), args.smolvid, "watch"] + [f"c{i}={u}" for i, u in enumerate(cameras)] + ["--db", db]
     if realtime:
         cmd.append("--realtime")
@@ -59,10 +62,22 @@ def watch(args, extra, cameras, db, realtime=False, captions=True, log=None):
         cmd.append("--no-captions")
     cmd += extra
     env = dict(os.environ, HF_HUB_OFFLINE="1")
-    p = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    log_path = db + ".log"
+    with open(log_path, "w") as log:
+        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, text=True, env=env)
+        t0 = time.time()
+        while p.poll() is None:
+            time.sleep(0.5)
+            if stop_after_s is not None and time.time() - t0 >= stop_after_s:
+                with open(log_path) as f:
+                    if f.read().count("end of file") >= len(cameras):
+                        p.send_signal(signal.SIGTERM)
+                        p.wait()
+    with open(log_path) as f:
+        err = f.read()
     if p.returncode != 0:
-        sys.exit("bench_watch: watch failed:\n" + p.stderr)
-    return p.stdout, p.stderr
+        sys.exit("bench_watch: watch failed:\n" + err)
+    return "", err
 
 
 CAM = re.compile(r"watch: (\S+): (\d+) events, ([\d.]+) s of stream in ([\d.]+) s")
@@ -106,19 +121,26 @@ def main():
     ap.add_argument("--nice", type=int, default=0)
     ap.add_argument("--only", default="realtime,cameras,backlog,soak")
     args = ap.parse_args()
-    parts = set(args.only.split(","))
     tmp = tempfile.mkdtemp(prefix="bench-watch-")
+    try:
+        bench(args, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def bench(args, tmp):
+    parts = set(args.only.split(","))
     clip = os.path.join(tmp, "cam720p.mp4")
     make_input(args.media, args.seconds, clip)
     print(f"input: {args.seconds:g} s of 1280x720 H.264 25 fps (bottle-detection.mp4 scaled and looped); model {args.model} "
           f"{args.dtype}, {args.threads} threads, {os.cpu_count()} cores visible")
 
     if "realtime" in parts:
-        _, err = watch(args, [], [clip], os.path.join(tmp, "rt.sqlite"))
+        _, err = watch(args, [], [clip], os.path.join(tmp, "rt.sqlite"), stop_after_s=0)
         cams, caps = parse(err)
         name, events, stream_s, busy_s = cams[0]
         print(f"realtime: 1 camera + captions: {stream_s:.1f} s of stream in {busy_s:.1f} s -> real-time ratio {stream_s / busy_s:.2f}; "
-              f"{events} events, {int(caps[0])} captioned in {caps[1]:.1f} s of model time")
+              f"{events} events, {int(caps[0])} captioned in {caps[1]:.1f} s of model time while it ran")
 
     if "cameras" in parts:
         sustained = 0
@@ -135,7 +157,7 @@ def main():
 
     if "backlog" in parts:
         k = args.backlog_cameras
-        _, err = watch(args, [], [clip] * k, os.path.join(tmp, "backlog.sqlite"), realtime=True)
+        _, err = watch(args, [], [clip] * k, os.path.join(tmp, "backlog.sqlite"), realtime=True, stop_after_s=args.seconds)
         cams, caps = parse(err)
         events = sum(c[1] for c in cams)
         per_min = events / k / (args.seconds / 60.0)

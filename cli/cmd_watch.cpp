@@ -137,6 +137,7 @@ void run_watch_command(const WatchCliOptions& o) {
   fmt::print(stderr, "{} watch: captions: {} done in {:.1f} s, {} failed, {} skipped (backlog), {} pending; largest backlog {}\n",
              log_stamp(), r.captions_done, r.caption_busy_s, r.captions_failed, r.captions_skipped, r.captions_pending,
              r.max_caption_backlog);
+  if (r.hooks_failed > 0) fmt::print(stderr, "{} watch: {} hook deliveries failed (see above)\n", log_stamp(), r.hooks_failed);
   if (failed > 0) throw std::runtime_error(fmt::format("watch: {} of {} cameras could not run (see above)", failed, r.cameras.size()));
 }
 

@@ -133,6 +133,11 @@ class Statement {
   sqlite3_stmt* stmt_ = nullptr;
 };
 
+// An event's times on its video or camera timeline: finite, 0 <= start <= end.
+bool valid_span(double start_s, double end_s) {
+  return std::isfinite(start_s) && std::isfinite(end_s) && start_s >= 0 && end_s >= start_s;
+}
+
 }  // namespace
 
 std::optional<double> parse_wallclock(const std::string& text) {
@@ -329,7 +334,7 @@ EventIndex::FileWriter::~FileWriter() {
 
 void EventIndex::FileWriter::add_event(const Event& e) {
   if (!open_) throw IndexError(fmt::format("{}: add_event after commit", index_.path_));
-  if (!std::isfinite(e.start_s) || !std::isfinite(e.end_s) || e.start_s < 0 || e.end_s < e.start_s) {
+  if (!valid_span(e.start_s, e.end_s)) {
     throw IndexError(fmt::format("{}: event [{} s, {} s] of camera {}: expected 0 <= start <= end", index_.path_, e.start_s, e.end_s, camera_));
   }
   Statement ins(index_.db_, index_.path_,
@@ -404,8 +409,12 @@ std::vector<EventHit> EventIndex::search(const SearchQuery& query) const {
   return hits;
 }
 
+void EventIndex::require_no_file_writer(const std::string& what) const {
+  if (writing_) throw IndexError(fmt::format("{}: a file is being written in this connection; {} must wait", path_, what));
+}
+
 int64_t EventIndex::begin_live_stream(const LiveStream& stream) {
-  if (writing_) throw IndexError(fmt::format("{}: a file is being written; live stream {} must wait", path_, stream.camera));
+  require_no_file_writer("live stream " + stream.camera);
   nlohmann::json options = stream.options;
   const std::string model = stream.model;
   Statement ins(db_, path_,
@@ -423,7 +432,7 @@ int64_t EventIndex::begin_live_stream(const LiveStream& stream) {
 }
 
 void EventIndex::set_stream_extent(int64_t stream_id, double duration_s, const std::optional<double>& start_wallclock) {
-  if (writing_) throw IndexError(fmt::format("{}: a file is being written; stream {} must wait", path_, stream_id));
+  require_no_file_writer(fmt::format("stream {}", stream_id));
   Statement up(db_, path_, "UPDATE files SET duration_s = ?2, start_wallclock = coalesce(start_wallclock, ?3) WHERE id = ?1");
   up.bind(1, stream_id);
   up.bind(2, std::max(0.0, duration_s));
@@ -432,8 +441,8 @@ void EventIndex::set_stream_extent(int64_t stream_id, double duration_s, const s
 }
 
 int64_t EventIndex::add_live_event(const LiveEvent& e) {
-  if (writing_) throw IndexError(fmt::format("{}: a file is being written; live event must wait", path_));
-  if (!std::isfinite(e.start_s) || !std::isfinite(e.end_s) || e.start_s < 0 || e.end_s < e.start_s) {
+  require_no_file_writer("a live event");
+  if (!valid_span(e.start_s, e.end_s)) {
     throw IndexError(fmt::format("{}: live event [{} s, {} s]: expected 0 <= start <= end", path_, e.start_s, e.end_s));
   }
   Statement ins(db_, path_,
@@ -457,7 +466,7 @@ int64_t EventIndex::add_live_event(const LiveEvent& e) {
 }
 
 void EventIndex::set_caption(int64_t event_id, const std::string& caption, const std::string& status) {
-  if (writing_) throw IndexError(fmt::format("{}: a file is being written; caption of event {} must wait", path_, event_id));
+  require_no_file_writer(fmt::format("the caption of event {}", event_id));
   Statement up(db_, path_, "UPDATE events SET caption = ?2, caption_status = ?3 WHERE id = ?1");
   up.bind(1, event_id);
   up.bind(2, caption);
@@ -466,7 +475,7 @@ void EventIndex::set_caption(int64_t event_id, const std::string& caption, const
 }
 
 void EventIndex::add_gap(const StreamGap& g) {
-  if (writing_) throw IndexError(fmt::format("{}: a file is being written; gap must wait", path_));
+  require_no_file_writer("a gap");
   Statement ins(db_, path_,
                 "INSERT INTO gaps(file_id, camera, start_s, end_s, wall_start, wall_end, cause) "
                 "SELECT ?1, camera, ?2, ?3, ?4, ?5, ?6 FROM files WHERE id = ?1");

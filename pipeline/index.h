@@ -210,6 +210,7 @@ class EventIndex {
 
  private:
   void exec(const char* sql) const;
+  void require_no_file_writer(const std::string& what) const;  // live writes outside a FileWriter only
   std::string path_;
   sqlite3* db_ = nullptr;
   bool writing_ = false;
