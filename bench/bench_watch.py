@@ -19,7 +19,8 @@ IP camera) and looped to --seconds.
             minute per camera, seconds per caption, largest caption backlog, captions still pending
             at the end; capacity = captions the model finishes per minute / 2 events per minute
   soak      one camera over RTSP (tests/watch/rtsp_server.py on loopback) for --soak-s seconds with
-            captions; peak RSS (VmHWM) at 1/12 of the run (5 min of an hour) and at the end
+            captions, counted from the connection (model loaded); peak RSS (VmHWM) at 1/12 of the run
+            (5 min of an hour) and at the end
 """
 import argparse
 import json
@@ -177,7 +178,12 @@ def bench(args, tmp):
         server.stdout.readline()
         cmd = ["nice", "-n", str(args.nice), args.smolvid, "watch", f"cam=rtsp://127.0.0.1:{port}/cam", "--db",
                os.path.join(tmp, "soak.sqlite"), "--model", args.model, "--threads", str(args.threads), "--dtype", args.dtype]
-        w = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=dict(os.environ, HF_HUB_OFFLINE="1"))
+        log_path = os.path.join(tmp, "soak.log")
+        log = open(log_path, "w")
+        w = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, text=True, env=dict(os.environ, HF_HUB_OFFLINE="1"))
+        # The clock starts when the camera is connected (the model is loaded by then).
+        while w.poll() is None and "connected" not in open(log_path).read():
+            time.sleep(0.5)
         t0 = time.time()
         early_at = args.soak_s / 12.0
         early = None
@@ -187,7 +193,10 @@ def bench(args, tmp):
                 early = rss_kib(w.pid, "VmHWM")
         late = rss_kib(w.pid, "VmHWM")
         w.send_signal(signal.SIGTERM)
-        _, err = w.communicate(timeout=120)
+        w.wait()
+        log.close()
+        with open(log_path) as f:
+            err = f.read()
         server.terminate()
         server.wait()
         cams, caps = parse(err)
