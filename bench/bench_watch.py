@@ -23,7 +23,6 @@ IP camera) and looped to --seconds.
             (5 min of an hour) and at the end
 """
 import argparse
-import json
 import os
 import re
 import shutil

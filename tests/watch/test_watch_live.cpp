@@ -402,5 +402,17 @@ TEST_F(LiveWatch, SigtermInTheMiddleOfAnEventClosesItAndLeavesAConsistentDatabas
   EXPECT_EQ(json_lines(out_).size(), got.size());
 }
 
+// A camera that can never work (here a missing file) gives one line and does not stop the others;
+// a file camera ends at its end, its events agreeing with index on the same file.
+TEST_F(LiveWatch, ABadCameraFailsWithOneLineAndTheOthersGoOn) {
+  const std::string db = dir_->file("bad.sqlite"), missing = dir_->file("missing.mp4");
+  auto watch = start_watch("gone=" + shell_quote(missing) + " door=" + shell_quote(clip_) + " --db " + shell_quote(db), "bad");
+  EXPECT_EQ(watch->wait(120), 1) << read_file(err_);
+  EXPECT_EQ(count_in(err_, missing + ": no such file"), 2u) << read_file(err_);  // the error, then the summary
+  EXPECT_TRUE(file_has(err_, "smolvid: error: watch: 1 of 2 cameras could not run")) << read_file(err_);
+  expect_agrees_with_index(events_in(db, "door"));
+  EXPECT_TRUE(events_in(db, "gone").empty());
+}
+
 }  // namespace
 }  // namespace smolvid::test
