@@ -402,6 +402,31 @@ TEST_F(LiveWatch, SigtermInTheMiddleOfAnEventClosesItAndLeavesAConsistentDatabas
   EXPECT_EQ(json_lines(out_).size(), got.size());
 }
 
+// A server that stops sending without closing the connection (SIGSTOP) is a stall: after
+// --stall-timeout without a packet watch drops the session, reconnects once the server answers
+// again (SIGCONT), and records the gap with its cause.
+TEST_F(LiveWatch, AStalledStreamIsDetectedAndReconnected) {
+  const int port = free_port();
+  auto server = start_rtsp(port, {"/door=" + clip_}, *dir_, "stall");
+  const std::string db = dir_->file("stall.sqlite");
+  auto watch = start_watch("door=rtsp://127.0.0.1:" + std::to_string(port) + "/door --stall-timeout 2 --backoff 0.5 --db " + shell_quote(db),
+                           "stall");
+  ASSERT_TRUE(wait_until([&] { return file_has(err_, "connected"); }, 30)) << read_file(err_);
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  server->signal(SIGSTOP);
+  ASSERT_TRUE(wait_until([&] { return file_has(err_, "stalled: no packet for 2 s"); }, 20)) << read_file(err_);
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  server->signal(SIGCONT);
+  ASSERT_TRUE(wait_until([&] { return file_has(err_, "back after"); }, 30)) << read_file(err_);
+  watch->signal(SIGTERM);
+  ASSERT_EQ(watch->wait(60), 0) << read_file(err_);
+  pipeline::EventIndex index(db);
+  const auto gaps = index.gaps("door");
+  ASSERT_EQ(gaps.size(), 1u) << read_file(err_);
+  EXPECT_EQ(gaps[0].cause, "stalled: no packet for 2 s");
+  EXPECT_GE(gaps[0].end_s - gaps[0].start_s, 2.0);
+}
+
 // A camera that can never work (here a missing file) gives one line and does not stop the others;
 // a file camera ends at its end, its events agreeing with index on the same file.
 TEST_F(LiveWatch, ABadCameraFailsWithOneLineAndTheOthersGoOn) {
