@@ -33,7 +33,7 @@ namespace {
 // OMP_WAIT_POLICY=PASSIVE, unless the user chose a policy.
 void ensure_passive_openmp(int argc, char** argv) {
   if (argc < 2 || std::getenv("OMP_WAIT_POLICY") != nullptr) return;
-  static const char* const kModelCommands[] = {"ask", "summarize", "batch", "index", "serve"};
+  static const char* const kModelCommands[] = {"ask", "summarize", "batch", "index", "serve", "watch"};
   const bool runs_model = std::any_of(std::begin(kModelCommands), std::end(kModelCommands),
                                       [&](const char* c) { return std::strcmp(argv[1], c) == 0; });
   if (!runs_model) return;

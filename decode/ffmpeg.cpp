@@ -3,6 +3,7 @@
 
 #include <fmt/core.h>
 
+#include <cmath>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
@@ -36,6 +37,16 @@ DecodeError ffmpeg_error(const std::string& path, const std::string& what, int e
 int check(int errnum, const std::string& path, const std::string& what) {
   if (errnum < 0) throw ffmpeg_error(path, what, errnum);
   return errnum;
+}
+
+int display_rotation(const AVStream* stream) {
+  const uint8_t* matrix = av_stream_get_side_data(stream, AV_PKT_DATA_DISPLAYMATRIX, nullptr);
+  if (!matrix) return 0;
+  double theta = -av_display_rotation_get(reinterpret_cast<const int32_t*>(matrix));
+  if (std::isnan(theta)) return 0;
+  theta -= 360.0 * std::floor(theta / 360.0 + 0.9 / 360.0);
+  const int r = static_cast<int>(std::lround(theta / 90.0)) * 90 % 360;
+  return std::fabs(theta - std::lround(theta / 90.0) * 90.0) < 1.0 ? r : 0;
 }
 
 namespace {

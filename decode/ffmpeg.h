@@ -93,6 +93,10 @@ DecodeError ffmpeg_error(const std::string& path, const std::string& what, int e
 // Throws ffmpeg_error when errnum < 0; returns errnum otherwise.
 int check(int errnum, const std::string& path, const std::string& what);
 
+// Clockwise rotation (0/90/180/270) that makes the stream's frames upright, from its display
+// matrix; 0 without one or for angles that are not a multiple of 90 degrees.
+int display_rotation(const AVStream* stream);
+
 // FFmpeg's log: silenced by default. Messages from a format or codec context whose `opaque` is a
 // registered LogSink go to that sink (the reader turns them into warnings); everything else is
 // dropped, unless the environment variable SMOLVID_FFMPEG_LOG is set (then all goes to stderr).

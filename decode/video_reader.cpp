@@ -226,16 +226,7 @@ struct VideoReader::Impl : ff::LogSink {
               fmt::format("opening the {} decoder", codec->name));
 
     // Stream facts used by every decoding mode.
-    const uint8_t* matrix = av_stream_get_side_data(st, AV_PKT_DATA_DISPLAYMATRIX, nullptr);
-    rotation = 0;
-    if (matrix) {
-      double theta = -av_display_rotation_get(reinterpret_cast<const int32_t*>(matrix));
-      if (!std::isnan(theta)) {
-        theta -= 360.0 * std::floor(theta / 360.0 + 0.9 / 360.0);
-        const int r = static_cast<int>(std::lround(theta / 90.0)) * 90 % 360;
-        if (std::fabs(theta - std::lround(theta / 90.0) * 90.0) < 1.0) rotation = r;
-      }
-    }
+    rotation = ff::display_rotation(st);
     interlaced = is_interlaced(st->codecpar->field_order);
     derived_ts = raw_stream_demuxers().count(fmt->iformat->name) > 0;
     const double avg = q2d_or0(st->avg_frame_rate);

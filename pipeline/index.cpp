@@ -20,7 +20,7 @@
 namespace smolvid::pipeline {
 namespace {
 
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE files(
@@ -61,6 +61,29 @@ CREATE TRIGGER events_fts_update AFTER UPDATE OF caption ON events BEGIN
   INSERT INTO events_fts(rowid, caption) VALUES (new.id, new.caption);
 END;
 )sql";
+
+// Schema changes, in order: kMigrations[v - 1] takes a version-v database to version v + 1. A new
+// database gets kSchema (version 1) and then every migration, so both paths give the same tables.
+constexpr const char* kMigrations[] = {
+    // 1 -> 2: live cameras (smolvid watch)
+    R"sql(
+ALTER TABLE files ADD COLUMN source_kind TEXT NOT NULL DEFAULT 'file';
+ALTER TABLE events ADD COLUMN caption_status TEXT NOT NULL DEFAULT 'done';
+ALTER TABLE events ADD COLUMN time_source TEXT NOT NULL DEFAULT 'file';
+ALTER TABLE events ADD COLUMN clip_path TEXT;
+CREATE TABLE gaps(
+  id INTEGER PRIMARY KEY,
+  file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+  camera TEXT NOT NULL,
+  start_s REAL NOT NULL,
+  end_s REAL NOT NULL CHECK (end_s >= start_s),
+  wall_start REAL,
+  wall_end REAL,
+  cause TEXT NOT NULL);
+CREATE INDEX gaps_by_camera_time ON gaps(camera, wall_start);
+)sql",
+};
+static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion - 1, "one migration per schema version step");
 
 // A prepared statement, finalized on scope exit.
 class Statement {
@@ -117,6 +140,11 @@ class Statement {
 void remove_database_files(const std::string& path) {
   std::error_code ec;
   for (const char* suffix : {"", "-wal", "-shm", "-journal"}) std::filesystem::remove(path + suffix, ec);
+}
+
+// An event's times on its video or camera timeline: finite, 0 <= start <= end.
+bool valid_span(double start_s, double end_s) {
+  return std::isfinite(start_s) && std::isfinite(end_s) && start_s >= 0 && end_s >= start_s;
 }
 
 }  // namespace
@@ -238,7 +266,7 @@ int64_t EventIndex::table_count(const char* where) const {
 void EventIndex::create_or_check_schema(Access access) {
   constexpr const char* kOurTables = "type = 'table' AND name IN ('files', 'events', 'events_fts')";
   auto check = [&](int64_t version) {
-    if (version == kSchemaVersion && table_count(kOurTables) == 3) return;
+    if (version >= 1 && version <= kSchemaVersion && table_count(kOurTables) == 3) return;
     std::error_code ec;
     if (version == 0 && table_count("1") == 0) {
       throw IndexError(fmt::format("{}: not a smolvid index ({}; create one with smolvid index --db)", path_,
@@ -250,19 +278,24 @@ void EventIndex::create_or_check_schema(Access access) {
     throw IndexError(fmt::format("{}: not a smolvid index (an SQLite database without smolvid's tables)", path_));
   };
   const int64_t version = user_version();
+  // Read-only: an older version is read as it is (search reads no column a migration added).
   if (access == Access::kReadOnly) return check(version);
   if (version != 0 || table_count("1") != 0) check(version);
   exec("PRAGMA journal_mode=WAL");
   exec("PRAGMA foreign_keys=ON");
-  if (version != 0) return;
-  exec("BEGIN IMMEDIATE");  // another process may be creating the schema right now
+  if (version == kSchemaVersion) return;
+  exec("BEGIN IMMEDIATE");  // another process may be creating or migrating the schema right now
   try {
-    if (table_count("1") == 0) {
+    int64_t v = user_version();  // again, under the write lock
+    if (v == 0) {
+      if (table_count("1") != 0) check(v);  // throws: somebody else's database
       exec(kSchema);
-      exec(fmt::format("PRAGMA user_version = {}", kSchemaVersion).c_str());
+      v = 1;
     } else {
-      check(user_version());
+      check(v);
     }
+    for (; v < kSchemaVersion; ++v) exec(kMigrations[v - 1]);
+    exec(fmt::format("PRAGMA user_version = {}", kSchemaVersion).c_str());
     exec("COMMIT");
   } catch (...) {
     sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
@@ -349,7 +382,7 @@ EventIndex::FileWriter::~FileWriter() {
 
 void EventIndex::FileWriter::add_event(const Event& e) {
   if (!open_) throw IndexError(fmt::format("{}: add_event after commit", index_.path_));
-  if (!std::isfinite(e.start_s) || !std::isfinite(e.end_s) || e.start_s < 0 || e.end_s < e.start_s) {
+  if (!valid_span(e.start_s, e.end_s)) {
     throw IndexError(fmt::format("{}: event [{} s, {} s] of camera {}: expected 0 <= start <= end", index_.path_, e.start_s, e.end_s, camera_));
   }
   Statement ins(index_.db_, index_.path_,
@@ -422,6 +455,106 @@ std::vector<EventHit> EventIndex::search(const SearchQuery& query) const {
     hits.push_back(std::move(h));
   }
   return hits;
+}
+
+void EventIndex::require_no_file_writer(const std::string& what) const {
+  if (writing_) throw IndexError(fmt::format("{}: a file is being written in this connection; {} must wait", path_, what));
+}
+
+int64_t EventIndex::begin_live_stream(const LiveStream& stream) {
+  require_no_file_writer("live stream " + stream.camera);
+  nlohmann::json options = stream.options;
+  const std::string model = stream.model;
+  Statement ins(db_, path_,
+                "INSERT INTO files(path, camera, content_hash, options_hash, duration_s, start_wallclock, model, options_json, "
+                "source_kind) VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6, ?7, 'live')");
+  ins.bind(1, stream.url);
+  ins.bind(2, stream.camera);
+  ins.bind(3, "live:" + stream.camera + ":" + stream.run_id);
+  ins.bind(4, options_hash(options, model));
+  ins.bind(5, stream.start_wallclock);
+  ins.bind(6, model);
+  ins.bind(7, options.dump());
+  ins.step();
+  return sqlite3_last_insert_rowid(db_);
+}
+
+void EventIndex::set_stream_extent(int64_t stream_id, double duration_s, const std::optional<double>& start_wallclock) {
+  require_no_file_writer(fmt::format("stream {}", stream_id));
+  Statement up(db_, path_, "UPDATE files SET duration_s = ?2, start_wallclock = coalesce(start_wallclock, ?3) WHERE id = ?1");
+  up.bind(1, stream_id);
+  up.bind(2, std::max(0.0, duration_s));
+  up.bind(3, start_wallclock);
+  up.step();
+}
+
+int64_t EventIndex::add_live_event(const LiveEvent& e) {
+  require_no_file_writer("a live event");
+  if (!valid_span(e.start_s, e.end_s)) {
+    throw IndexError(fmt::format("{}: live event [{} s, {} s]: expected 0 <= start <= end", path_, e.start_s, e.end_s));
+  }
+  Statement ins(db_, path_,
+                "INSERT INTO events(file_id, camera, start_s, end_s, wall_start, wall_end, caption, thumbnail, thumbnail_time_s, "
+                "caption_status, time_source, clip_path) SELECT ?1, camera, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 FROM files "
+                "WHERE id = ?1");
+  ins.bind(1, e.stream_id);
+  ins.bind(2, e.start_s);
+  ins.bind(3, e.end_s);
+  ins.bind(4, e.wall_start);
+  ins.bind(5, e.wall_end);
+  ins.bind(6, e.caption);
+  ins.bind_blob(7, e.thumbnail_jpeg);
+  ins.bind(8, e.thumbnail_time_s);
+  ins.bind(9, e.caption_status);
+  ins.bind(10, e.time_source);
+  ins.bind(11, e.clip_path);
+  ins.step();
+  if (sqlite3_changes(db_) != 1) throw IndexError(fmt::format("{}: live stream {} does not exist", path_, e.stream_id));
+  return sqlite3_last_insert_rowid(db_);
+}
+
+void EventIndex::set_caption(int64_t event_id, const std::string& caption, const std::string& status) {
+  require_no_file_writer(fmt::format("the caption of event {}", event_id));
+  Statement up(db_, path_, "UPDATE events SET caption = ?2, caption_status = ?3 WHERE id = ?1");
+  up.bind(1, event_id);
+  up.bind(2, caption);
+  up.bind(3, status);
+  up.step();
+}
+
+void EventIndex::add_gap(const StreamGap& g) {
+  require_no_file_writer("a gap");
+  Statement ins(db_, path_,
+                "INSERT INTO gaps(file_id, camera, start_s, end_s, wall_start, wall_end, cause) "
+                "SELECT ?1, camera, ?2, ?3, ?4, ?5, ?6 FROM files WHERE id = ?1");
+  ins.bind(1, g.stream_id);
+  ins.bind(2, g.start_s);
+  ins.bind(3, std::max(g.start_s, g.end_s));
+  ins.bind(4, g.wall_start);
+  ins.bind(5, g.wall_end);
+  ins.bind(6, g.cause);
+  ins.step();
+  if (sqlite3_changes(db_) != 1) throw IndexError(fmt::format("{}: live stream {} does not exist", path_, g.stream_id));
+}
+
+std::vector<StreamGap> EventIndex::gaps(const std::optional<std::string>& camera) const {
+  Statement q(db_, path_,
+              "SELECT file_id, camera, start_s, end_s, wall_start, wall_end, cause FROM gaps WHERE (?1 IS NULL OR camera = ?1) "
+              "ORDER BY camera, start_s, id");
+  q.bind(1, camera);
+  std::vector<StreamGap> out;
+  while (q.step()) {
+    StreamGap g;
+    g.stream_id = q.int64(0);
+    g.camera = q.text(1);
+    g.start_s = q.real(2);
+    g.end_s = q.real(3);
+    g.wall_start = q.opt_real(4);
+    g.wall_end = q.opt_real(5);
+    g.cause = q.text(6);
+    out.push_back(std::move(g));
+  }
+  return out;
 }
 
 EventIndex::Counts EventIndex::counts() const {

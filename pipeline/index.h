@@ -14,13 +14,29 @@
 //   auto hits = db.search({"red coat", "lobby"});                 // best first
 //   smolvid::pipeline::write_search_html(hits, query, std::cout);
 //
-// Schema (PRAGMA user_version = 1):
+// Schema (PRAGMA user_version = 2; version 1 = the first three tables without the v2 columns):
 //   files(id, path, camera, content_hash, options_hash, duration_s, start_wallclock, model,
 //         options_json, indexed_at; UNIQUE(content_hash, options_hash))
 //   events(id, file_id -> files ON DELETE CASCADE, camera, start_s, end_s, wall_start, wall_end,
 //          caption, thumbnail BLOB (JPEG), thumbnail_time_s)
 //   events_fts: FTS5 external-content table over events.caption (porter + unicode61 tokenizer),
 //               kept in sync by triggers
+// Schema version 2 (smolvid watch; databases of version 1 are migrated in place when opened):
+//   files.source_kind     'file' (smolvid index) | 'live' (one row per camera per `smolvid watch`
+//                         run: path = the camera URL without credentials, content_hash =
+//                         "live:<camera>:<run start>", duration_s = stream time covered so far)
+//   events.caption_status 'done' | 'pending' (stored at close, caption not computed yet) |
+//                         'failed' (the model threw) | 'skipped' (caption backlog full) |
+//                         'off' (watch --no-captions); caption is '' unless 'done'
+//   events.time_source    where wall_start/wall_end come from: 'file' (the file's start time,
+//                         smolvid index) | 'rtcp' (RTCP sender reports: FFmpeg's
+//                         start_time_realtime) | 'receive' (the receive clock of this machine)
+//   events.clip_path      watch --clips: the event's MP4 (stream copy), else NULL
+//   gaps(id, file_id -> files ON DELETE CASCADE, camera, start_s, end_s, wall_start, wall_end,
+//        cause): stretches of a live camera with no video (disconnect, stall, server restart);
+//        start = last frame before the loss, end = first frame after the reconnect
+// Live writes (add_live_event, set_caption, add_gap) are one short transaction each, so readers
+// (search, serve) see an event as soon as it closes.
 // Consistency: a file and all its events are written in one transaction (WAL journal); a crash
 // before commit() leaves no trace of the file, so indexing it again redoes it. Indexing content
 // already present with the same options hash is a no-op (begin_file returns nullptr).
@@ -75,6 +91,38 @@ struct EventHit {
   std::vector<uint8_t> thumbnail_jpeg;
   double thumbnail_time_s = 0.0;
   double score = 0.0;                      // bm25 (lower = better); 0 without query text
+};
+
+// A live camera's stream in the index (smolvid watch): a `files` row with source_kind 'live'.
+struct LiveStream {
+  std::string url;                         // stored as the path; pass it without credentials
+  std::string camera;
+  std::string run_id;                      // unique per watch run, e.g. its start time + pid
+  std::optional<double> start_wallclock;   // Unix seconds at stream time 0
+  std::string model;                       // "" when captions are off
+  nlohmann::json options = nlohmann::json::object();
+};
+
+// An event of a live camera, with its wall-clock times given explicitly (each session of a
+// reconnecting camera has its own clock mapping).
+struct LiveEvent {
+  int64_t stream_id = 0;                   // from begin_live_stream
+  double start_s = 0.0, end_s = 0.0;       // camera stream time (continuous across reconnects)
+  std::optional<double> wall_start, wall_end;
+  std::string time_source;                 // "rtcp" | "receive"
+  std::string caption;                     // "" until set_caption
+  std::string caption_status = "pending";  // see the schema above
+  std::vector<uint8_t> thumbnail_jpeg;
+  double thumbnail_time_s = 0.0;
+  std::optional<std::string> clip_path;
+};
+
+struct StreamGap {
+  int64_t stream_id = 0;
+  std::string camera;                      // filled by gaps()
+  double start_s = 0.0, end_s = 0.0;       // camera stream time
+  std::optional<double> wall_start, wall_end;
+  std::string cause;                       // e.g. "stalled: no packet for 10 s", "end of stream"
 };
 
 struct SearchQuery {
@@ -152,6 +200,15 @@ class EventIndex {
 
   std::vector<EventHit> search(const SearchQuery& query) const;
 
+  // Live cameras (smolvid watch). Each call is its own transaction; IndexError while a
+  // FileWriter is open on this object.
+  int64_t begin_live_stream(const LiveStream& stream);
+  void set_stream_extent(int64_t stream_id, double duration_s, const std::optional<double>& start_wallclock);
+  int64_t add_live_event(const LiveEvent& event);     // returns the event id
+  void set_caption(int64_t event_id, const std::string& caption, const std::string& status);
+  void add_gap(const StreamGap& gap);
+  std::vector<StreamGap> gaps(const std::optional<std::string>& camera = std::nullopt) const;
+
   struct Counts {
     int64_t files = 0;
     int64_t events = 0;
@@ -170,6 +227,7 @@ class EventIndex {
   int64_t user_version() const;
   int64_t table_count(const char* where) const;
   void create_or_check_schema(Access access);
+  void require_no_file_writer(const std::string& what) const;  // live writes outside a FileWriter only
   std::string path_;
   sqlite3* db_ = nullptr;
   bool writing_ = false;

@@ -32,6 +32,10 @@ packages=(
   libcpp-httplib-dev nodejs chromium chromium-driver python3-selenium
   # tests: jinja2, the reference renderer of chat templates (debug render-chat is compared with it)
   python3-jinja2
+  # tests of `smolvid watch`: a real RTSP server on loopback (GStreamer's gst-rtsp-server through
+  # PyGObject, tests/watch/rtsp_server.py) serving H.264 files
+  gstreamer1.0-rtsp gir1.2-gst-rtsp-server-1.0 gir1.2-gstreamer-1.0 python3-gi gstreamer1.0-tools
+  gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
 )
 # Debian's nodejs ships npm separately; a Node.js from elsewhere (e.g. NodeSource) carries its own.
 if ! command -v npm >/dev/null 2>&1; then packages+=(npm); fi
