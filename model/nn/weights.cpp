@@ -76,6 +76,16 @@ at::Tensor WeightStore::take(const std::string& name, const std::vector<int64_t>
 }
 
 at::Tensor WeightStore::take(const std::string& name, const std::vector<int64_t>& expected_shape, c10::ScalarType dtype) {
+  return take_impl(name, expected_shape, dtype, false);
+}
+
+at::Tensor WeightStore::take_copy(const std::string& name, const std::vector<int64_t>& expected_shape,
+                                  c10::ScalarType dtype) {
+  return take_impl(name, expected_shape, dtype, true);
+}
+
+at::Tensor WeightStore::take_impl(const std::string& name, const std::vector<int64_t>& expected_shape,
+                                  c10::ScalarType dtype, bool copy) {
   if (!contains(name)) {
     throw WeightError(fmt::format("{}: missing tensor \"{}\" (expected shape {})", checkpoint_->description(), name,
                                   shape_text(expected_shape)));
@@ -102,8 +112,12 @@ at::Tensor WeightStore::take(const std::string& name, const std::vector<int64_t>
     t = at::empty(view.shape, at::TensorOptions().dtype(stored));
     std::memcpy(t.data_ptr(), view.data, view.nbytes);
   }
-  const bool zero_copy = aligned && stored == dtype && options_.device.is_cpu();
-  if (stored != dtype) t = t.to(dtype);
+  const bool zero_copy = aligned && stored == dtype && options_.device.is_cpu() && !copy;
+  if (stored != dtype) {
+    t = t.to(dtype);
+  } else if (aligned && copy) {
+    t = t.clone();
+  }
   if (!options_.device.is_cpu()) t = t.to(options_.device);
   // A converted tensor no longer needs its file pages: drop them so a float32 checkpoint loaded as
   // bfloat16 does not stay resident (unless an earlier take handed out a view of them).
