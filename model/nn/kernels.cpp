@@ -321,15 +321,61 @@ int threads() { return DecodePool::instance().size(); }
 
 Int8Weight quantize_int8(const at::Tensor& w) {
   if (w.dim() != 2) throw std::invalid_argument(fmt::format("quantize_int8: expected a 2-d weight, got {} dims", w.dim()));
-  const at::Tensor wf = w.to(at::kFloat);
-  const at::Tensor scale = wf.abs().amax(1).div_(127.0);  // [N]
-  const at::Tensor safe = at::where(scale > 0, scale, at::ones_like(scale));
-  const at::Tensor q = wf.div(safe.unsqueeze(1)).round_().clamp_(-127, 127).add_(128).to(at::kByte).contiguous();
-  return Int8Weight{q, scale.contiguous()};
+  // Row by row from the source (a file mapping, typically): no full-size temporaries.
+  at::Tensor src = w;
+  if (!src.device().is_cpu() || (src.scalar_type() != at::kFloat && src.scalar_type() != at::kBFloat16) ||
+      src.stride(1) != 1) {
+    src = src.to(at::kCPU).to(at::kFloat).contiguous();
+  }
+  const int64_t n = src.size(0), k = src.size(1), ld = src.stride(0);
+  Int8Weight out{at::empty({n, k}, at::kByte), at::empty({n}, at::kFloat)};
+  uint8_t* q = out.q.data_ptr<uint8_t>();
+  float* scale = out.scale.data_ptr<float>();
+  const bool bf16 = src.scalar_type() == at::kBFloat16;
+  const auto* wb = bf16 ? static_cast<const uint16_t*>(src.data_ptr()) : nullptr;
+  const float* wf = bf16 ? nullptr : src.data_ptr<float>();
+  std::vector<float> row(k);
+  for (int64_t r = 0; r < n; ++r) {
+    float amax = 0;
+    for (int64_t i = 0; i < k; ++i) {
+      row[i] = bf16 ? bf16_bits_to_float(wb[r * ld + i]) : wf[r * ld + i];
+      amax = std::max(amax, std::fabs(row[i]));
+    }
+    const float s = amax / 127.0f;
+    scale[r] = s;
+    const float inv = s > 0 ? 1.0f / s : 0.0f;
+    for (int64_t i = 0; i < k; ++i) {
+      const int v = static_cast<int>(std::nearbyint(row[i] * inv));
+      q[r * k + i] = static_cast<uint8_t>(std::clamp(v, -127, 127) + 128);
+    }
+  }
+  return out;
 }
 
 at::Tensor dequantize_int8(const Int8Weight& w, at::ScalarType dtype) {
-  return w.q.to(at::kFloat).sub_(128).mul_(w.scale.unsqueeze(1)).to(dtype);
+  if (!w.q.device().is_cpu() || (dtype != at::kFloat && dtype != at::kBFloat16)) {
+    return w.q.to(at::kFloat).sub_(128).mul_(w.scale.unsqueeze(1)).to(dtype);
+  }
+  const int64_t n = w.q.size(0), k = w.q.size(1);
+  at::Tensor out = at::empty({n, k}, at::TensorOptions().dtype(dtype));
+  const uint8_t* q = w.q.data_ptr<uint8_t>();
+  const float* scale = w.scale.data_ptr<float>();
+  if (dtype == at::kFloat) {
+    float* o = out.data_ptr<float>();
+    for (int64_t r = 0; r < n; ++r)
+      for (int64_t i = 0; i < k; ++i) o[r * k + i] = scale[r] * (static_cast<float>(q[r * k + i]) - 128.0f);
+  } else {
+    auto* o = static_cast<uint16_t*>(out.data_ptr());
+    for (int64_t r = 0; r < n; ++r) {
+      for (int64_t i = 0; i < k; ++i) {
+        const float v = round_bf16(scale[r] * (static_cast<float>(q[r * k + i]) - 128.0f));
+        uint32_t u;
+        std::memcpy(&u, &v, sizeof u);
+        o[r * k + i] = static_cast<uint16_t>(u >> 16);
+      }
+    }
+  }
+  return out;
 }
 
 RowWeight row_weight(const at::Tensor& w) {
@@ -420,7 +466,7 @@ void project_rows(const std::vector<RowWeight>& weights, const float* x, float* 
     rows_of(weights, x, xq, 0, total, y);
     return;
   }
-  pool.run([&](int part, int parts) {
+  pool.run(4 * pool.size(), [&](int part, int parts) {
     const auto [r0, r1] = DecodePool::range(total, part, parts, 16);
     if (r0 < r1) rows_of(weights, x, xq, r0, r1, y);
   });
@@ -540,8 +586,9 @@ void attend_one(const float* q, const void* k_cache, const void* v_cache, at::Sc
                 AttendScratch& s) {
 #ifdef SMOLVID_AVX512_KERNELS
   DecodePool& pool = DecodePool::instance();
-  // Short contexts: one part (the dispatches would cost more than the work).
-  const int parts = total >= 256 ? pool.size() : 1;
+  // Key ranges taken by the pool's threads; short contexts: one part (the dispatches would cost more
+  // than the work).
+  const int parts = total >= 256 && pool.size() > 1 ? 2 * pool.size() : 1;
   const int64_t groups = heads / kv_heads, dh = head_dim, hq = heads;
   const bool bf16 = dtype == at::kBFloat16;
   if (static_cast<int64_t>(s.scores.size()) < hq * total) s.scores.resize(std::max<int64_t>(hq * total, 2 * s.scores.size()));
@@ -550,13 +597,7 @@ void attend_one(const float* q, const void* k_cache, const void* v_cache, at::Sc
   s.part_out.resize(parts * hq * dh);
   float* scores = s.scores.data();
   auto each_part = [&](auto&& fn) {
-    if (parts == 1) {
-      fn(0, 1);
-    } else {
-      pool.run([&](int part, int n) {
-        if (part < parts) fn(part, n);
-      });
-    }
+    pool.run(parts, fn);
   };
   // 1. scores of every query head over this part's keys, and their maximum
   each_part([&](int part, int) {

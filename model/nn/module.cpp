@@ -40,7 +40,7 @@ at::Tensor Module::param(const WeightScope& w, const std::string& name, const st
 Linear::Linear(const WeightScope& w, int64_t in_features, int64_t out_features, bool bias)
     : in_(in_features), out_(out_features) {
   if (w.int8_linear()) {
-    int8_ = kernels::quantize_int8(w.take_for_quantization("weight", {out_features, in_features}));
+    int8_ = w.take_int8("weight", {out_features, in_features});
     add_param("weight", int8_.q);
     add_param("weight_scale", int8_.scale);
   } else {

@@ -36,23 +36,27 @@ double lowest_finite(at::ScalarType t);
 // is missing or its shape differs from `shape`.
 using TakeWeight = std::function<at::Tensor(const std::string& name, const std::vector<int64_t>& shape)>;
 
-// `quantize_source`, when set, turns on the int8 mode: Linear layers take their weight through it
-// (float32, a private copy whose file pages are released) and keep only the int8 quantization.
+// Returns the checkpoint matrix `name` quantized to int8 (see kernels::Int8Weight).
+using TakeInt8 = std::function<kernels::Int8Weight(const std::string& name, const std::vector<int64_t>& shape)>;
+
+// `take_int8`, when set, turns on the int8 mode: Linear layers take their weight through it and
+// keep only the int8 quantization.
 class WeightScope {
  public:
-  WeightScope(TakeWeight take, std::string prefix, TakeWeight quantize_source = {})
-      : take_(std::move(take)), quantize_source_(std::move(quantize_source)), prefix_(std::move(prefix)) {}
-  WeightScope sub(const std::string& name) const { return WeightScope(take_, join(name), quantize_source_); }
+  WeightScope(TakeWeight take, std::string prefix, TakeInt8 take_int8 = {})
+      : take_(std::move(take)), take_int8_(std::move(take_int8)), prefix_(std::move(prefix)) {}
+  WeightScope sub(const std::string& name) const { return WeightScope(take_, join(name), take_int8_); }
   at::Tensor take(const std::string& name, const std::vector<int64_t>& shape) const { return take_(join(name), shape); }
-  bool int8_linear() const { return static_cast<bool>(quantize_source_); }
-  at::Tensor take_for_quantization(const std::string& name, const std::vector<int64_t>& shape) const {
-    return quantize_source_(join(name), shape);
+  bool int8_linear() const { return static_cast<bool>(take_int8_); }
+  kernels::Int8Weight take_int8(const std::string& name, const std::vector<int64_t>& shape) const {
+    return take_int8_(join(name), shape);
   }
   const std::string& prefix() const { return prefix_; }
 
  private:
   std::string join(const std::string& name) const { return prefix_.empty() ? name : prefix_ + "." + name; }
-  TakeWeight take_, quantize_source_;
+  TakeWeight take_;
+  TakeInt8 take_int8_;
   std::string prefix_;
 };
 

@@ -54,7 +54,7 @@ void DecodePool::resize(int threads) {
   // Each worker starts from the current epoch (read here, not in the new thread: a dispatch may come
   // before the thread first runs).
   const uint64_t epoch = epoch_.load();
-  for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i, epoch] { work(i, epoch); });
+  for (int i = 1; i < threads; ++i) workers_.emplace_back([this, epoch] { work(epoch); });
 }
 
 std::pair<int64_t, int64_t> DecodePool::range(int64_t n, int part, int parts, int64_t align) {
@@ -63,20 +63,22 @@ std::pair<int64_t, int64_t> DecodePool::range(int64_t n, int part, int parts, in
   return {std::min(n, b0 * align), std::min(n, b1 * align)};
 }
 
-void DecodePool::dispatch(Call call, void* ctx) {
+void DecodePool::dispatch(Call call, void* ctx, int chunks) {
   call_ = call;
   ctx_ = ctx;
-  parts_ = size();
-  pending_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
+  chunks_.store(chunks, std::memory_order_relaxed);
+  done_.store(0, std::memory_order_relaxed);
+  const uint64_t job = ++job_ & 0xffffffffu;
+  ticket_.store(job << 32, std::memory_order_release);
   epoch_.fetch_add(1);  // seq_cst: ordered before the sleepers_ load (see work())
   if (sleepers_.load() > 0) {
     { std::lock_guard<std::mutex> lock(mutex_); }
     wake_.notify_all();
   }
-  call(ctx, 0, parts_);
-  // A worker that was preempted (more runnable threads than cores) finishes only when it runs
-  // again: after a short spin, give the core away instead of spinning through its time slice.
-  for (int spins = 0; pending_.load(std::memory_order_acquire) > 0; ++spins) {
+  run_chunks(job);
+  // A worker that was preempted holding a chunk finishes it only when it runs again: after a short
+  // spin, give the core away instead of spinning through its time slice.
+  for (int spins = 0; done_.load(std::memory_order_acquire) < chunks; ++spins) {
     if (spins < 4096) {
       cpu_relax();
     } else {
@@ -85,7 +87,22 @@ void DecodePool::dispatch(Call call, void* ctx) {
   }
 }
 
-void DecodePool::work(int id, uint64_t seen) {
+void DecodePool::run_chunks(uint64_t job) {
+  uint64_t t = ticket_.load(std::memory_order_acquire);
+  for (;;) {
+    if ((t >> 32) != job) return;
+    const int chunk = static_cast<int>(t & 0xffffffffu), chunks = chunks_.load(std::memory_order_relaxed);
+    if (chunk >= chunks) return;
+    if (ticket_.compare_exchange_weak(t, t + 1, std::memory_order_acq_rel, std::memory_order_acquire)) {
+      // The job cannot change before this chunk is done (dispatch waits for it): call_/ctx_ are its.
+      call_(ctx_, chunk, chunks);
+      done_.fetch_add(1, std::memory_order_release);
+      t = ticket_.load(std::memory_order_acquire);
+    }
+  }
+}
+
+void DecodePool::work(uint64_t seen) {
   for (;;) {
     auto deadline = std::chrono::steady_clock::now() + kSpin;
     uint64_t now_epoch;
@@ -105,8 +122,7 @@ void DecodePool::work(int id, uint64_t seen) {
     }
     seen = now_epoch;
     if (stop_.load()) return;
-    call_(ctx_, id, parts_);
-    pending_.fetch_sub(1, std::memory_order_release);
+    run_chunks(ticket_.load(std::memory_order_acquire) >> 32);
   }
 }
 

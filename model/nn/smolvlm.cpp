@@ -166,13 +166,13 @@ std::unique_ptr<SmolVLM> SmolVLM::load(const std::string& dir, const ModelOption
   nn::TakeWeight take = [&store](const std::string& name, const std::vector<int64_t>& shape) {
     return store.take(name, shape);
   };
-  nn::TakeWeight quantize_source;
+  nn::TakeInt8 take_int8;
   if (impl->int8) {
-    quantize_source = [&store](const std::string& name, const std::vector<int64_t>& shape) {
-      return store.take_copy(name, shape, c10::ScalarType::Float);
+    take_int8 = [&store](const std::string& name, const std::vector<int64_t>& shape) {
+      return store.take_int8(name, shape);
     };
   }
-  impl->net = std::make_shared<nn::SmolVLMNet>(nn::WeightScope(take, "", quantize_source), impl->files.config);
+  impl->net = std::make_shared<nn::SmolVLMNet>(nn::WeightScope(take, "", take_int8), impl->files.config);
   store.check_all_used();
   impl->rotary = std::make_unique<nn::Rotary>(impl->files.config.text_config, impl->dtype, impl->device);
   impl->load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
