@@ -25,6 +25,7 @@
 
 #include "model/nn/golden.h"
 #include "model/nn/random_checkpoint.h"
+#include "bench/prompt_ids.h"
 #include "model/nn/smolvlm.h"
 
 namespace {
@@ -39,16 +40,7 @@ std::vector<std::string> split(const std::string& s) {
   return out;
 }
 
-// A prompt of `length` ids with `images` blocks of image tokens spread through it (as bench_model).
-std::vector<int64_t> make_ids(int64_t length, int64_t images, int64_t seq, int64_t image_token, int64_t vocab) {
-  std::vector<int64_t> ids(length);
-  for (int64_t i = 0; i < length; ++i) ids[i] = 100 + (i * 7919) % (vocab - 1000);
-  const int64_t stride = images > 0 ? length / images : 0;
-  for (int64_t k = 0; k < images; ++k) {
-    for (int64_t j = 0; j < seq; ++j) ids[k * stride + 2 + j] = image_token;
-  }
-  return ids;
-}
+using smolvid::bench::make_ids;
 
 }  // namespace
 
