@@ -40,11 +40,13 @@ void add_model_options(CLI::App& cmd, ModelCliOptions& o, const std::string& max
       ->envname("SMOLVID_THREADS")
       ->check(whole_number_in(0, model::available_cores()));
   cmd.add_option("--dtype", o.dtype,
-                 fmt::format("Compute dtype: float32 or bfloat16 (default: {}: half the memory, faster on CPUs with "
+                 fmt::format("Compute dtype: float32, bfloat16, or int8 (linear-layer weights quantized to 8 bits "
+                             "at load time, the rest in bfloat16: about half bfloat16's weight memory, faster "
+                             "token generation) (default: {}: half the memory of float32, faster on CPUs with "
                              "AVX-512 BF16)",
                              kDefaultDtype))
       ->envname("SMOLVID_DTYPE")
-      ->check(CLI::IsMember({"float32", "bfloat16"}));
+      ->check(CLI::IsMember({"float32", "bfloat16", "int8"}));
   cmd.add_option("--device", o.device, "Where the model runs: cpu, cuda or cuda:N (cuda needs a CUDA build of libtorch) (default: cpu)")
       ->envname("SMOLVID_DEVICE")
       ->check(CLI::Validator(

@@ -39,7 +39,7 @@ constexpr int kMaxNewTokens = 16384;
 struct ModelCliOptions {
   std::string model = kDefaultModel;   // local directory or Hugging Face repo id ORG/NAME[@REV]
   int threads = 0;                     // intra-op threads; 0 = the cores this process may use
-  std::string dtype = kDefaultDtype;   // "float32" | "bfloat16"
+  std::string dtype = kDefaultDtype;   // "float32" | "bfloat16" | "int8"
   std::string device = "cpu";          // "cpu" | "cuda" | "cuda:N"
   int max_new_tokens = 0;              // 0 = the command's default
   double temperature = 0.0;            // 0 = greedy

@@ -9,8 +9,17 @@ find_package(Torch REQUIRED)
 # TorchConfig adds flags through TORCH_CXX_FLAGS (e.g. the C++11 ABI define); keep them.
 set(CMAKE_CXX_FLAGS "${CMAKE_CXX_FLAGS} ${TORCH_CXX_FLAGS}")
 
-find_package(PkgConfig REQUIRED)
-pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
+# PCRE2 through pkg-config; or, given -DPCRE2_INCLUDE_DIR=... -DPCRE2_LIBRARY=... (a machine without
+# pkg-config or Debian's packages, see scripts/gpu-check.sh), from those paths.
+if(PCRE2_LIBRARY)
+  find_path(PCRE2_INCLUDE_DIR pcre2.h REQUIRED)
+  add_library(PkgConfig::PCRE2 INTERFACE IMPORTED)
+  target_include_directories(PkgConfig::PCRE2 INTERFACE ${PCRE2_INCLUDE_DIR})
+  target_link_libraries(PkgConfig::PCRE2 INTERFACE ${PCRE2_LIBRARY})
+else()
+  find_package(PkgConfig REQUIRED)
+  pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
+endif()
 
 if(NOT SMOLVID_MODEL_ONLY)
   pkg_check_modules(FFMPEG REQUIRED IMPORTED_TARGET libavformat libavcodec libavutil libswscale libavfilter)

@@ -30,7 +30,7 @@
 namespace smolvid::pipeline {
 
 struct SmolVlmOptions {
-  std::string dtype = "float32";           // "float32" | "bfloat16"
+  std::string dtype = "float32";           // "float32" | "bfloat16" | "int8" (model::ModelOptions::dtype)
   std::string device = "cpu";              // "cpu" | "cuda" | "cuda:N"
   int threads = 0;                         // intra-op threads; 0 = all cores this process may use
   std::optional<bool> image_splitting;     // kImages: override do_image_splitting

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -127,10 +128,18 @@ class Connector : public Module {
 // ---------------------------------------------------------------------------------------------
 // Text model
 
+// Buffers of the single-token decode step (TextModel::forward with B = 1, L = 1), reused across
+// steps so a token allocates nothing: float32 rows holding model-dtype values.
+struct DecodeScratch {
+  std::vector<float> hidden, normed, qkv, attn, proj, gate_up, act, rope;
+  kernels::AttendScratch attend;
+};
+
 // Pre-allocated per-layer key/value buffers [B, Hkv, capacity, Dh]; `length` positions are filled.
 struct KvCache {
   std::vector<at::Tensor> keys, values;
   int64_t length = 0;
+  DecodeScratch scratch;
   int64_t capacity() const { return keys.empty() ? 0 : keys[0].size(2); }
   int64_t batch() const { return keys.empty() ? 0 : keys[0].size(0); }
 };
@@ -166,6 +175,11 @@ class TextAttention : public Module {
   // x [B, L, Dt]; cos/sin [B, L, 1, Dh]; writes k/v into cache slot [past, past + L).
   at::Tensor forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, at::Tensor& k_cache,
                      at::Tensor& v_cache, const AttentionLayout& layout) const;
+  // One position of one sequence on float32 rows (see TextModel::forward): x [Dt] normed input,
+  // cos/sin [Dh]; writes k/v into cache slot `past` of sample 0; out [Dt] = o_proj output.
+  void forward_row(const float* x, const float* cos, const float* sin, at::Tensor& k_cache, at::Tensor& v_cache,
+                   int64_t past, at::ScalarType dtype, DecodeScratch& s, float* out) const;
+  bool row_path_supported(at::ScalarType dtype) const;
 
  private:
   // Single-position bfloat16 attention over the filled cache, per (sample, kv head) 2-d products:
@@ -181,6 +195,8 @@ class TextMlp : public Module {
  public:
   TextMlp(const WeightScope& w, const TextConfig& spec);
   at::Tensor forward(const at::Tensor& x) const;
+  void forward_row(const float* x, at::ScalarType dtype, DecodeScratch& s, float* out) const;  // [Dt] -> [Dt]
+  bool row_path_supported(at::ScalarType dtype) const;
 
  private:
   std::shared_ptr<Linear> gate_proj_, up_proj_, down_proj_;
@@ -191,6 +207,10 @@ class TextDecoderLayer : public Module {
   TextDecoderLayer(const WeightScope& w, const TextConfig& spec);
   at::Tensor forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, at::Tensor& k_cache,
                      at::Tensor& v_cache, const AttentionLayout& layout) const;
+  // h [Dt] updated in place (the residual stream of one position).
+  void forward_row(float* h, const float* cos, const float* sin, at::Tensor& k_cache, at::Tensor& v_cache,
+                   int64_t past, at::ScalarType dtype, DecodeScratch& s) const;
+  bool row_path_supported(at::ScalarType dtype) const;
 
  private:
   std::shared_ptr<RmsNorm> input_layernorm_, post_attention_layernorm_;
@@ -209,6 +229,15 @@ class TextModel : public Module {
   KvCache make_cache(int64_t batch, int64_t capacity, at::ScalarType dtype, at::Device device) const;
 
  private:
+  // A decode step of one sequence (B = 1, L = 1, no padding, CPU, no dump) runs on float32 rows
+  // with the kernels.h loops and the same rounding steps as the tensor path: libtorch's per-op
+  // overhead (~100 small ops per layer) cost more than the weights' reading at this size.
+  bool row_path_applies(const at::Tensor& embeds, const KvCache& cache, const AttentionLayout& layout,
+                        ActivationDump* dump) const;
+  at::Tensor forward_row(const at::Tensor& embeds, const at::Tensor& positions, Rotary& rotary, KvCache& cache,
+                         const AttentionLayout& layout) const;
+  mutable std::mutex row_path_mutex_;
+  mutable std::map<at::ScalarType, bool> row_path_ok_;
   TextConfig spec_;
   std::shared_ptr<Embedding> embed_tokens_;
   std::vector<std::shared_ptr<TextDecoderLayer>> layers_;
@@ -233,7 +262,7 @@ class SmolVLMNet : public Module {
   std::shared_ptr<Idefics3Model> model;
 
  private:
-  at::Tensor lm_head_weight_;  // "lm_head.weight" [V, Dt], or embed_tokens when tied
+  std::shared_ptr<Linear> lm_head_;  // "lm_head" [V, Dt]; null when tied to embed_tokens
 };
 
 }  // namespace smolvid::model::nn

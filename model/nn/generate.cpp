@@ -99,15 +99,17 @@ void decode_loop(SmolVLM::Impl& m, const at::Tensor& embeds, const at::Tensor& a
 
   at::Tensor hidden = m.text().forward(embeds, positions, *m.rotary, cache, layout, nullptr);
   at::Tensor logits = m.net->logits(hidden.narrow(1, l - 1, 1)).squeeze(1).to(at::kFloat).to(at::kCPU);
-  // Decode steps run with their own thread count; the prompt's count comes back on every exit.
+  // Decode steps run with their own thread count; the prompt's count comes back on every exit. One
+  // sequence decodes on the kernels' own workers (TextModel's row path), so libtorch's few
+  // remaining small ops run serially; a batch decodes with libtorch's products on the decode count.
   struct ThreadScope {
     const SmolVLM::Impl& m;
     bool active;
     ~ThreadScope() {
       if (active) m.use_threads(m.options.threads);
     }
-  } scope{m, m.options.threads >= 0 && m.options.decode_threads != m.options.threads && o.max_new_tokens > 1};
-  if (scope.active) m.use_threads(m.options.decode_threads);
+  } scope{m, m.options.threads >= 0 && o.max_new_tokens > 1};
+  if (scope.active) m.use_threads(b == 1 ? 1 : m.decode_thread_count());
   for (int64_t step = 0;; ++step) {
     at::Tensor next = chooser.choose(logits, history);  // [B]
     if (step == 0) {

@@ -125,6 +125,7 @@ GoldenReport run_golden(const std::string& dir, const GoldenOptions& options) {
   ModelOptions mo;
   mo.dtype = options.dtype;
   mo.threads = options.threads;
+  mo.device = options.device;
   mo.vision_cache_images = 0;
   auto vlm = SmolVLM::load(dir, mo);
   const nlohmann::json cases = nlohmann::json::parse(util::read_file(dir + "/cases.json"));

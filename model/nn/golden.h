@@ -25,6 +25,7 @@ struct GoldenOptions {
   double atol = 1e-4;             // max abs difference allowed for float tensors
   bool require_generated_ids = true;  // false: generated_ids mismatches are reported but pass
   int threads = -1;               // ModelOptions::threads (-1 = leave the thread settings alone)
+  std::string device = "cpu";     // ModelOptions::device (inputs are moved there; results compared on the CPU)
 };
 
 struct GoldenComparison {

@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <stdexcept>
@@ -36,9 +37,20 @@ at::Tensor Module::param(const WeightScope& w, const std::string& name, const st
   return t;
 }
 
-Linear::Linear(const WeightScope& w, int64_t in_features, int64_t out_features, bool bias) {
-  weight_ = param(w, "weight", {out_features, in_features});
+Linear::Linear(const WeightScope& w, int64_t in_features, int64_t out_features, bool bias)
+    : in_(in_features), out_(out_features) {
+  if (w.int8_linear()) {
+    int8_ = w.take_int8("weight", {out_features, in_features});
+    add_param("weight", int8_.q);
+    add_param("weight_scale", int8_.scale);
+  } else {
+    weight_ = param(w, "weight", {out_features, in_features});
+  }
   if (bias) bias_ = param(w, "bias", {out_features});
+}
+
+kernels::RowWeight Linear::row_weight() const {
+  return is_int8() ? kernels::row_weight(int8_) : kernels::row_weight(weight_);
 }
 
 at::Tensor project(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
@@ -65,30 +77,39 @@ at::Tensor project(const at::Tensor& x, const at::Tensor& weight, const at::Tens
   return at::linear(x, weight, bias);
 }
 
-at::Tensor project_one_row(const at::Tensor& x, const std::vector<at::Tensor>& weights) {
-  if (weights.empty() || !kernels::available() || !x.device().is_cpu()) return {};
-  const int64_t in = weights[0].size(1);
+at::Tensor project_one_row(const at::Tensor& x, const std::vector<const Linear*>& layers) {
+  if (layers.empty() || !x.device().is_cpu()) return {};
+  const int64_t in = layers[0]->in_features();
   const at::ScalarType dt = x.scalar_type();
   if (x.numel() != in || x.dim() < 1 || (dt != at::kFloat && dt != at::kBFloat16)) return {};
+  std::vector<kernels::RowWeight> weights;
   int64_t total = 0;
-  for (const auto& w : weights) {
-    if (w.scalar_type() != dt || w.size(1) != in || w.stride(1) != 1) return {};
-    total += w.size(0);
+  for (const Linear* l : layers) {
+    kernels::RowWeight w = l->row_weight();
+    if (l->bias().defined() || !kernels::supported(w) || (w.type != dt && w.type != at::kByte) ||
+        w.type != layers[0]->row_weight().type || w.cols != in) {
+      return {};
+    }
+    weights.push_back(w);
+    total += w.rows;
   }
   const at::Tensor xf = x.reshape({in}).to(at::kFloat).contiguous();
   at::Tensor y = at::empty({total}, xf.options());
-  int64_t offset = 0;
-  for (const auto& w : weights) {
-    at::Tensor part = y.narrow(0, offset, w.size(0));
-    kernels::gemv(w, xf, part);
-    offset += w.size(0);
-  }
+  kernels::project_rows(weights, xf.data_ptr<float>(), y.data_ptr<float>());
   std::vector<int64_t> shape = x.sizes().vec();
   shape.back() = total;
   return (dt == at::kFloat ? y : y.to(dt)).view(shape);
 }
 
-at::Tensor Linear::forward(const at::Tensor& x) const { return project(x, weight_, bias_); }
+at::Tensor Linear::forward(const at::Tensor& x) const {
+  if (!is_int8()) return project(x, weight_, bias_);
+  if (x.device().is_cpu() && x.numel() == in_ && x.dim() >= 1) {
+    at::Tensor y = project_one_row(x, {this});
+    if (bias_.defined()) y = y + bias_;
+    return y;
+  }
+  return at::linear(x, kernels::dequantize_int8(int8_, x.scalar_type()), bias_);
+}
 
 LayerNorm::LayerNorm(const WeightScope& w, int64_t dim, double eps) : eps_(eps) {
   weight_ = param(w, "weight", {dim});
@@ -99,7 +120,24 @@ at::Tensor LayerNorm::forward(const at::Tensor& x) const {
   return at::layer_norm(x, {x.size(-1)}, weight_, bias_, eps_);
 }
 
-RmsNorm::RmsNorm(const WeightScope& w, int64_t dim, double eps) : eps_(eps) { weight_ = param(w, "weight", {dim}); }
+RmsNorm::RmsNorm(const WeightScope& w, int64_t dim, double eps) : eps_(eps) {
+  weight_ = param(w, "weight", {dim});
+  const at::Tensor wf = weight_.to(at::kFloat).to(at::kCPU).contiguous();
+  weight_f32_.assign(wf.data_ptr<float>(), wf.data_ptr<float>() + dim);
+}
+
+void RmsNorm::forward_row(const float* x, float* out, at::ScalarType dtype) const {
+  const int64_t n = static_cast<int64_t>(weight_f32_.size());
+  double sq = 0;
+  for (int64_t i = 0; i < n; ++i) sq += static_cast<double>(x[i]) * x[i];
+  const float var = static_cast<float>(sq / n);
+  const float inv = 1.0f / std::sqrt(var + static_cast<float>(eps_));
+  if (dtype == at::kBFloat16) {
+    for (int64_t i = 0; i < n; ++i) out[i] = kernels::round_bf16(weight_f32_[i] * kernels::round_bf16(x[i] * inv));
+  } else {
+    for (int64_t i = 0; i < n; ++i) out[i] = weight_f32_[i] * (x[i] * inv);
+  }
+}
 
 at::Tensor RmsNorm::forward(const at::Tensor& x) const {
   const at::Tensor xf = x.to(at::kFloat);

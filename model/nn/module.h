@@ -17,11 +17,14 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "model/nn/kernels.h"
 
 namespace smolvid::model::nn {
 
@@ -33,16 +36,27 @@ double lowest_finite(at::ScalarType t);
 // is missing or its shape differs from `shape`.
 using TakeWeight = std::function<at::Tensor(const std::string& name, const std::vector<int64_t>& shape)>;
 
+// Returns the checkpoint matrix `name` quantized to int8 (see kernels::Int8Weight).
+using TakeInt8 = std::function<kernels::Int8Weight(const std::string& name, const std::vector<int64_t>& shape)>;
+
+// `take_int8`, when set, turns on the int8 mode: Linear layers take their weight through it and
+// keep only the int8 quantization.
 class WeightScope {
  public:
-  WeightScope(TakeWeight take, std::string prefix) : take_(std::move(take)), prefix_(std::move(prefix)) {}
-  WeightScope sub(const std::string& name) const { return WeightScope(take_, join(name)); }
+  WeightScope(TakeWeight take, std::string prefix, TakeInt8 take_int8 = {})
+      : take_(std::move(take)), take_int8_(std::move(take_int8)), prefix_(std::move(prefix)) {}
+  WeightScope sub(const std::string& name) const { return WeightScope(take_, join(name), take_int8_); }
   at::Tensor take(const std::string& name, const std::vector<int64_t>& shape) const { return take_(join(name), shape); }
+  bool int8_linear() const { return static_cast<bool>(take_int8_); }
+  kernels::Int8Weight take_int8(const std::string& name, const std::vector<int64_t>& shape) const {
+    return take_int8_(join(name), shape);
+  }
   const std::string& prefix() const { return prefix_; }
 
  private:
   std::string join(const std::string& name) const { return prefix_.empty() ? name : prefix_ + "." + name; }
   TakeWeight take_;
+  TakeInt8 take_int8_;
   std::string prefix_;
 };
 
@@ -55,6 +69,7 @@ class Module {
 
  protected:
   at::Tensor param(const WeightScope& w, const std::string& name, const std::vector<int64_t>& shape);
+  void add_param(const std::string& name, const at::Tensor& t) { params_.emplace_back(name, t); }
 
   template <class M, class... Args>
   std::shared_ptr<M> child(const WeightScope& w, const std::string& name, Args&&... args) {
@@ -73,20 +88,33 @@ class Module {
 // faster than libtorch's one-row matmul here; results differ only in summation order.
 at::Tensor project(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias = {});
 
-// The one-row products x W_i^T of several bias-free weights [N_i, in] through the kernels.h loops,
-// concatenated: [..., sum N_i], each part exactly project(x, W_i). Undefined when x is not a
-// single row or the loops do not apply (the caller then uses Linear::forward per weight).
-at::Tensor project_one_row(const at::Tensor& x, const std::vector<at::Tensor>& weights);
+class Linear;
 
+// The one-row products x W_i^T of several bias-free Linear layers (same input size) through the
+// kernels.h loops, concatenated: [..., sum N_i], each part exactly Linear::forward(x). Undefined
+// when x is not a single row or the loops do not apply (the caller then uses Linear::forward).
+at::Tensor project_one_row(const at::Tensor& x, const std::vector<const Linear*>& layers);
+
+// y = x W^T (+ b). In the int8 mode (WeightScope::int8_linear) W is kept only as its symmetric
+// per-row int8 quantization (kernels::Int8Weight): one row goes through the int8 loops, more rows
+// through libtorch's matmul on W dequantized to x's dtype for the call.
 class Linear : public Module {
  public:
   Linear(const WeightScope& w, int64_t in_features, int64_t out_features, bool bias);
   at::Tensor forward(const at::Tensor& x) const;  // [..., in] -> [..., out]
-  const at::Tensor& weight() const { return weight_; }
+  const at::Tensor& weight() const { return weight_; }  // undefined in the int8 mode
   const at::Tensor& bias() const { return bias_; }
+  bool is_int8() const { return int8_.q.defined(); }
+  const kernels::Int8Weight& int8_weight() const { return int8_; }
+  // The weight as the row loops read it (check kernels::supported()).
+  kernels::RowWeight row_weight() const;
+  int64_t in_features() const { return in_; }
+  int64_t out_features() const { return out_; }
 
  private:
+  int64_t in_, out_;
   at::Tensor weight_, bias_;
+  kernels::Int8Weight int8_;
 };
 
 // LayerNorm with affine weight and bias (biased variance; fp32 statistics inside the kernel).
@@ -106,9 +134,13 @@ class RmsNorm : public Module {
  public:
   RmsNorm(const WeightScope& w, int64_t dim, double eps);
   at::Tensor forward(const at::Tensor& x) const;
+  // The same on one row of float32 values held in `dtype` (float32 or bfloat16), with the same
+  // rounding steps: x [dim] -> out [dim].
+  void forward_row(const float* x, float* out, at::ScalarType dtype) const;
 
  private:
   at::Tensor weight_;
+  std::vector<float> weight_f32_;  // weight_'s values, for forward_row
   double eps_;
 };
 

@@ -21,10 +21,12 @@ namespace smolvid::model {
 
 namespace {
 
+bool is_int8(const std::string& s) { return s == "int8" || s == "i8"; }
+
 c10::ScalarType parse_dtype(const std::string& s) {
   if (s == "float32" || s == "f32" || s == "fp32") return c10::ScalarType::Float;
-  if (s == "bfloat16" || s == "bf16") return c10::ScalarType::BFloat16;
-  throw ModelError(fmt::format("model dtype: expected float32 or bfloat16, got \"{}\"", s));
+  if (s == "bfloat16" || s == "bf16" || is_int8(s)) return c10::ScalarType::BFloat16;
+  throw ModelError(fmt::format("model dtype: expected float32, bfloat16 or int8, got \"{}\"", s));
 }
 
 c10::Device parse_device(const std::string& s) {
@@ -68,6 +70,11 @@ void SmolVLM::Impl::use_threads(int threads) const {
     at::set_num_threads(n);
     if (openblas) openblas(1);
   }
+}
+
+int SmolVLM::Impl::decode_thread_count() const {
+  if (options.decode_threads > 0) return options.decode_threads;
+  return options.threads > 0 ? options.threads : available_cores();
 }
 
 namespace {
@@ -137,12 +144,20 @@ std::unique_ptr<SmolVLM> SmolVLM::load(const std::string& dir, const ModelOption
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   impl->dtype = parse_dtype(options.dtype);
+  impl->int8 = is_int8(options.dtype);
   impl->device = parse_device(options.device);
+  if (impl->int8 && !impl->device.is_cpu()) {
+    throw ModelError(fmt::format("model dtype int8 runs on the CPU only, not on device \"{}\"", options.device));
+  }
+  if (options.decode_threads < 0) {
+    throw ModelError(fmt::format("decode_threads must be >= 0 (0 = as many as threads), got {}", options.decode_threads));
+  }
   if (options.vision_batch < 1) throw ModelError(fmt::format("vision_batch must be >= 1, got {}", options.vision_batch));
   if (options.attention_chunk < 1) {
     throw ModelError(fmt::format("attention_chunk must be >= 1, got {}", options.attention_chunk));
   }
   impl->use_threads(options.threads);
+  nn::kernels::set_threads(impl->decode_thread_count());
   keep_large_allocations_in_heap();
   impl->files = ModelFiles::load(dir);
   check_architecture(impl->files.config);
@@ -151,7 +166,13 @@ std::unique_ptr<SmolVLM> SmolVLM::load(const std::string& dir, const ModelOption
   nn::TakeWeight take = [&store](const std::string& name, const std::vector<int64_t>& shape) {
     return store.take(name, shape);
   };
-  impl->net = std::make_shared<nn::SmolVLMNet>(nn::WeightScope(take, ""), impl->files.config);
+  nn::TakeInt8 take_int8;
+  if (impl->int8) {
+    take_int8 = [&store](const std::string& name, const std::vector<int64_t>& shape) {
+      return store.take_int8(name, shape);
+    };
+  }
+  impl->net = std::make_shared<nn::SmolVLMNet>(nn::WeightScope(take, "", take_int8), impl->files.config);
   store.check_all_used();
   impl->rotary = std::make_unique<nn::Rotary>(impl->files.config.text_config, impl->dtype, impl->device);
   impl->load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

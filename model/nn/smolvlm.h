@@ -41,14 +41,15 @@ class ModelError : public std::runtime_error {
 };
 
 struct ModelOptions {
-  std::string dtype = "float32";      // "float32" | "bfloat16" (also "f32", "bf16")
+  std::string dtype = "float32";      // "float32" | "bfloat16" | "int8" (also "f32", "bf16", "i8"); int8:
+                                      // linear-layer weights quantized at load time (symmetric, per
+                                      // output row), everything else computed in bfloat16
   std::string device = "cpu";         // "cpu" | "cuda" | "cuda:N"
   int threads = 0;                    // cores to compute on; 0 = all this process may use, -1 = leave the
                                       // thread settings alone. float32 on CPU: OpenBLAS gets them and
                                       // libtorch's own pool runs serially; bfloat16: the reverse.
-  int decode_threads = 1;             // cores for single-token decode steps (memory-bound; fewer threads
-                                      // avoid thread-pool synchronisation per small matmul); 0 = all,
-                                      // ignored when threads == -1
+  int decode_threads = 0;             // cores for single-token decode steps (the kernels' own spinning
+                                      // workers, see model/nn/pool.h); 0 = as many as `threads` gives
   int64_t vision_cache_images = 512;  // frames whose features encode_images keeps (0 = no cache)
   int64_t vision_batch = 1;           // images per vision-tower forward (bounds attention memory)
   int64_t attention_chunk = 256;      // query rows per attention block in prefill (bounds memory)

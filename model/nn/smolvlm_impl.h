@@ -19,7 +19,8 @@ namespace smolvid::model {
 struct SmolVLM::Impl {
   ModelFiles files;
   ModelOptions options;
-  c10::ScalarType dtype = c10::ScalarType::Float;
+  c10::ScalarType dtype = c10::ScalarType::Float;  // compute dtype (bfloat16 in the int8 mode)
+  bool int8 = false;                               // linear weights quantized to int8
   c10::Device device = c10::Device(c10::DeviceType::CPU);
   std::shared_ptr<nn::SmolVLMNet> net;
   std::unique_ptr<nn::Rotary> rotary;
@@ -37,6 +38,8 @@ struct SmolVLM::Impl {
 
   // Applies a thread count (see configure notes in smolvlm.cpp); < 0 leaves the settings alone.
   void use_threads(int threads) const;
+  // Threads of single-token decode steps: options.decode_threads, or (0) options.threads' count.
+  int decode_thread_count() const;
 
   nn::TextModel& text() const { return *net->model->text_model; }
 

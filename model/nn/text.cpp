@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
+#include <mutex>
 #include <stdexcept>
 
 #include "model/nn/blocks.h"
@@ -78,7 +80,7 @@ at::Tensor TextAttention::forward(const at::Tensor& x, const at::Tensor& cos, co
     throw std::length_error(fmt::format("KV cache: {} positions needed, capacity {}", total, k_cache.size(2)));
   }
   at::Tensor q, k, v;  // [B, L, Hq, Dh], [B, L, Hkv, Dh] x2
-  const at::Tensor qkv = project_one_row(x, {q_proj_->weight(), k_proj_->weight(), v_proj_->weight()});
+  const at::Tensor qkv = project_one_row(x, {q_proj_.get(), k_proj_.get(), v_proj_.get()});
   if (qkv.defined()) {
     // Decode step: one pass over the three weights, RoPE once over the adjacent q and k heads
     // (element-wise, so the same values as separately).
@@ -186,6 +188,83 @@ at::Tensor TextAttention::decode_attention_bf16(const at::Tensor& q, const at::T
   return out;
 }
 
+namespace {
+
+// Half-split RoPE of n heads in place, with the tensor path's roundings: x*cos and
+// rotate_half(x)*sin each in the model dtype, then their sum.
+void rope_rows(float* x, int64_t heads, int64_t dh, const float* cos, const float* sin, at::ScalarType dtype,
+               float* tmp) {
+  const int64_t half = dh / 2;
+  const bool bf16 = dtype == at::kBFloat16;
+  for (int64_t h = 0; h < heads; ++h) {
+    float* v = x + h * dh;
+    for (int64_t i = 0; i < dh; ++i) {
+      const float rot = i < half ? -v[i + half] : v[i - half];
+      if (bf16) {
+        tmp[i] = kernels::round_bf16(kernels::round_bf16(v[i] * cos[i]) + kernels::round_bf16(rot * sin[i]));
+      } else {
+        const float a = v[i] * cos[i], b = rot * sin[i];
+        tmp[i] = a + b;
+      }
+    }
+    std::copy(tmp, tmp + dh, v);
+  }
+}
+
+// Writes n values (already in the model dtype) to a cache row.
+void store_row(const float* v, int64_t n, at::ScalarType dtype, void* dst) {
+  if (dtype == at::kBFloat16) {
+    auto* d = static_cast<uint16_t*>(dst);
+    for (int64_t i = 0; i < n; ++i) {
+      uint32_t u;
+      std::memcpy(&u, &v[i], sizeof u);
+      d[i] = static_cast<uint16_t>(u >> 16);  // exact: v is a bfloat16 value
+    }
+  } else {
+    std::memcpy(dst, v, n * sizeof(float));
+  }
+}
+
+bool row_weight_ok(const Linear& l, at::ScalarType dtype) {
+  const kernels::RowWeight w = l.row_weight();
+  return !l.bias().defined() && kernels::supported(w) && (w.type == dtype || w.type == at::kByte);
+}
+
+}  // namespace
+
+bool TextAttention::row_path_supported(at::ScalarType dtype) const {
+  return row_weight_ok(*q_proj_, dtype) && row_weight_ok(*k_proj_, dtype) && row_weight_ok(*v_proj_, dtype) &&
+         row_weight_ok(*o_proj_, dtype) && q_proj_->row_weight().type == k_proj_->row_weight().type &&
+         q_proj_->row_weight().type == v_proj_->row_weight().type && head_dim_ % 16 == 0 && head_dim_ <= 256 &&
+         heads_ % kv_heads_ == 0 && heads_ / kv_heads_ <= 8;
+}
+
+void TextAttention::forward_row(const float* x, const float* cos, const float* sin, at::Tensor& k_cache,
+                                at::Tensor& v_cache, int64_t past, at::ScalarType dtype, DecodeScratch& s,
+                                float* out) const {
+  const int64_t nq = heads_ * head_dim_, nk = kv_heads_ * head_dim_, cap = k_cache.size(2);
+  if (past + 1 > cap) throw std::length_error(fmt::format("KV cache: {} positions needed, capacity {}", past + 1, cap));
+  s.qkv.resize(nq + 2 * nk);
+  s.attn.resize(nq);
+  s.rope.resize(head_dim_);
+  float* qkv = s.qkv.data();
+  kernels::project_rows({q_proj_->row_weight(), k_proj_->row_weight(), v_proj_->row_weight()}, x, qkv);
+  kernels::round_to(dtype, qkv, nq + 2 * nk);
+  rope_rows(qkv, heads_ + kv_heads_, head_dim_, cos, sin, dtype, s.rope.data());
+  const int64_t item = dtype == at::kBFloat16 ? 2 : 4;
+  auto* kbase = static_cast<uint8_t*>(k_cache.data_ptr());
+  auto* vbase = static_cast<uint8_t*>(v_cache.data_ptr());
+  for (int64_t h = 0; h < kv_heads_; ++h) {
+    const int64_t slot = (h * cap + past) * head_dim_ * item;
+    store_row(qkv + nq + h * head_dim_, head_dim_, dtype, kbase + slot);
+    store_row(qkv + nq + nk + h * head_dim_, head_dim_, dtype, vbase + slot);
+  }
+  kernels::attend_one(qkv, kbase, vbase, dtype, heads_, kv_heads_, head_dim_, cap, past + 1,
+                      static_cast<float>(scale_), s.attn.data(), s.attend);
+  kernels::project_rows({o_proj_->row_weight()}, s.attn.data(), out);
+  kernels::round_to(dtype, out, o_proj_->out_features());
+}
+
 TextMlp::TextMlp(const WeightScope& w, const TextConfig& spec) {
   gate_proj_ = child<Linear>(w, "gate_proj", spec.hidden_size, spec.intermediate_size, false);
   up_proj_ = child<Linear>(w, "up_proj", spec.hidden_size, spec.intermediate_size, false);
@@ -193,12 +272,34 @@ TextMlp::TextMlp(const WeightScope& w, const TextConfig& spec) {
 }
 
 at::Tensor TextMlp::forward(const at::Tensor& x) const {
-  const at::Tensor gate_up = project_one_row(x, {gate_proj_->weight(), up_proj_->weight()});
+  const at::Tensor gate_up = project_one_row(x, {gate_proj_.get(), up_proj_.get()});
   if (gate_up.defined()) {
-    const int64_t f = gate_proj_->weight().size(0);
+    const int64_t f = gate_proj_->out_features();
     return down_proj_->forward(at::silu(gate_up.narrow(-1, 0, f)) * gate_up.narrow(-1, f, f));
   }
   return down_proj_->forward(at::silu(gate_proj_->forward(x)) * up_proj_->forward(x));
+}
+
+bool TextMlp::row_path_supported(at::ScalarType dtype) const {
+  return row_weight_ok(*gate_proj_, dtype) && row_weight_ok(*up_proj_, dtype) && row_weight_ok(*down_proj_, dtype) &&
+         gate_proj_->row_weight().type == up_proj_->row_weight().type;
+}
+
+void TextMlp::forward_row(const float* x, at::ScalarType dtype, DecodeScratch& s, float* out) const {
+  const int64_t f = gate_proj_->out_features();
+  s.gate_up.resize(2 * f);
+  s.act.resize(f);
+  float* gu = s.gate_up.data();
+  kernels::project_rows({gate_proj_->row_weight(), up_proj_->row_weight()}, x, gu);
+  kernels::round_to(dtype, gu, 2 * f);
+  float* act = s.act.data();
+  for (int64_t i = 0; i < f; ++i) {
+    const float g = gu[i];
+    const float silu = g / (1.0f + std::exp(-g));
+    act[i] = dtype == at::kBFloat16 ? kernels::round_bf16(kernels::round_bf16(silu) * gu[f + i]) : silu * gu[f + i];
+  }
+  kernels::project_rows({down_proj_->row_weight()}, act, out);
+  kernels::round_to(dtype, out, down_proj_->out_features());
 }
 
 TextDecoderLayer::TextDecoderLayer(const WeightScope& w, const TextConfig& spec) {
@@ -212,6 +313,24 @@ at::Tensor TextDecoderLayer::forward(const at::Tensor& x, const at::Tensor& cos,
                                      at::Tensor& k_cache, at::Tensor& v_cache, const AttentionLayout& layout) const {
   at::Tensor h = x + self_attn_->forward(input_layernorm_->forward(x), cos, sin, k_cache, v_cache, layout);
   return h + mlp_->forward(post_attention_layernorm_->forward(h));
+}
+
+bool TextDecoderLayer::row_path_supported(at::ScalarType dtype) const {
+  return self_attn_->row_path_supported(dtype) && mlp_->row_path_supported(dtype);
+}
+
+void TextDecoderLayer::forward_row(float* h, const float* cos, const float* sin, at::Tensor& k_cache,
+                                   at::Tensor& v_cache, int64_t past, at::ScalarType dtype, DecodeScratch& s) const {
+  const int64_t d = static_cast<int64_t>(s.hidden.size());
+  s.normed.resize(d);
+  s.proj.resize(d);
+  const bool bf16 = dtype == at::kBFloat16;
+  input_layernorm_->forward_row(h, s.normed.data(), dtype);
+  self_attn_->forward_row(s.normed.data(), cos, sin, k_cache, v_cache, past, dtype, s, s.proj.data());
+  for (int64_t i = 0; i < d; ++i) h[i] = bf16 ? kernels::round_bf16(h[i] + s.proj[i]) : h[i] + s.proj[i];
+  post_attention_layernorm_->forward_row(h, s.normed.data(), dtype);
+  mlp_->forward_row(s.normed.data(), dtype, s, s.proj.data());
+  for (int64_t i = 0; i < d; ++i) h[i] = bf16 ? kernels::round_bf16(h[i] + s.proj[i]) : h[i] + s.proj[i];
 }
 
 TextModel::TextModel(const WeightScope& w, const TextConfig& spec) : spec_(spec) {
@@ -238,6 +357,7 @@ at::Tensor TextModel::forward(const at::Tensor& embeds, const at::Tensor& positi
     throw std::invalid_argument(fmt::format("text model: KV cache has {} layers, model has {}", cache.keys.size(),
                                             layers_.size()));
   }
+  if (row_path_applies(embeds, cache, layout, dump)) return forward_row(embeds, positions, rotary, cache, layout);
   const auto [cos, sin] = rotary.lookup(positions);
   at::Tensor h = embeds;
   for (size_t i = 0; i < layers_.size(); ++i) {
@@ -250,6 +370,51 @@ at::Tensor TextModel::forward(const at::Tensor& embeds, const at::Tensor& positi
   return h;
 }
 
+bool TextModel::row_path_applies(const at::Tensor& embeds, const KvCache& cache, const AttentionLayout& layout,
+                                 ActivationDump* dump) const {
+  const at::ScalarType dt = embeds.scalar_type();
+  if (dump || !kernels::available() || !embeds.device().is_cpu() || embeds.size(0) != 1 || embeds.size(1) != 1 ||
+      layout.key_valid.defined() || (dt != at::kFloat && dt != at::kBFloat16)) {
+    return false;
+  }
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    if (cache.keys[i].scalar_type() != dt || cache.values[i].scalar_type() != dt || !cache.keys[i].is_contiguous() ||
+        !cache.values[i].is_contiguous()) {
+      return false;
+    }
+  }
+  // The layers' weights do not change: check them once per dtype.
+  std::lock_guard<std::mutex> lock(row_path_mutex_);
+  auto it = row_path_ok_.find(dt);
+  if (it == row_path_ok_.end()) {
+    bool ok = true;
+    for (const auto& l : layers_) ok = ok && l->row_path_supported(dt);
+    it = row_path_ok_.emplace(dt, ok).first;
+  }
+  return it->second;
+}
+
+at::Tensor TextModel::forward_row(const at::Tensor& embeds, const at::Tensor& positions, Rotary& rotary,
+                                  KvCache& cache, const AttentionLayout& layout) const {
+  const at::ScalarType dt = embeds.scalar_type();
+  const int64_t d = spec_.hidden_size, dh = spec_.head_dim;
+  DecodeScratch& s = cache.scratch;
+  const auto [cos_t, sin_t] = rotary.lookup(positions);  // [1, 1, 1, Dh]
+  const at::Tensor cs = at::cat({cos_t.reshape({dh}), sin_t.reshape({dh})}).to(at::kFloat);
+  std::vector<float> cos_sin(cs.data_ptr<float>(), cs.data_ptr<float>() + 2 * dh);
+  s.hidden.resize(d);
+  const at::Tensor e = embeds.reshape({d}).to(at::kFloat).contiguous();
+  std::copy(e.data_ptr<float>(), e.data_ptr<float>() + d, s.hidden.data());
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    layers_[i]->forward_row(s.hidden.data(), cos_sin.data(), cos_sin.data() + dh, cache.keys[i], cache.values[i],
+                            layout.past, dt, s);
+  }
+  cache.length = layout.past + 1;
+  at::Tensor out = at::empty({d}, at::kFloat);
+  norm_->forward_row(s.hidden.data(), out.data_ptr<float>(), dt);
+  return out.to(dt).view({1, 1, d});
+}
+
 // ---------------------------------------------------------------------------------------------
 
 Idefics3Model::Idefics3Model(const WeightScope& w, const ModelConfig& spec) {
@@ -260,13 +425,14 @@ Idefics3Model::Idefics3Model(const WeightScope& w, const ModelConfig& spec) {
 
 SmolVLMNet::SmolVLMNet(const WeightScope& w, const ModelConfig& spec) {
   model = child<Idefics3Model>(w, "model", spec);
-  if (spec.tie_word_embeddings) {
-    lm_head_weight_ = model->text_model->embed_tokens()->weight();
-  } else {
-    lm_head_weight_ = param(w, "lm_head.weight", {spec.text_config.vocab_size, spec.text_config.hidden_size});
+  if (!spec.tie_word_embeddings) {
+    lm_head_ = child<Linear>(w, "lm_head", spec.text_config.hidden_size, spec.text_config.vocab_size, false);
   }
 }
 
-at::Tensor SmolVLMNet::logits(const at::Tensor& hidden) const { return project(hidden, lm_head_weight_); }
+at::Tensor SmolVLMNet::logits(const at::Tensor& hidden) const {
+  if (lm_head_) return lm_head_->forward(hidden);
+  return project(hidden, model->text_model->embed_tokens()->weight());
+}
 
 }  // namespace smolvid::model::nn

@@ -76,6 +76,25 @@ at::Tensor WeightStore::take(const std::string& name, const std::vector<int64_t>
 }
 
 at::Tensor WeightStore::take(const std::string& name, const std::vector<int64_t>& expected_shape, c10::ScalarType dtype) {
+  return take_impl(name, expected_shape, dtype);
+}
+
+nn::kernels::Int8Weight WeightStore::take_int8(const std::string& name, const std::vector<int64_t>& expected_shape) {
+  const bool viewed_before = viewed_.count(name) > 0;
+  const c10::ScalarType stored = stored_dtype(name);
+  const bool direct = stored == c10::ScalarType::Float || stored == c10::ScalarType::BFloat16;
+  at::Tensor source = take_impl(name, expected_shape, direct ? stored : c10::ScalarType::Float);
+  nn::kernels::Int8Weight q = nn::kernels::quantize_int8(source);
+  source = at::Tensor();
+  if (!viewed_before) {
+    viewed_.erase(name);
+    checkpoint_->shared_file_of(name)->release_pages(name);
+  }
+  return q;
+}
+
+at::Tensor WeightStore::take_impl(const std::string& name, const std::vector<int64_t>& expected_shape,
+                                  c10::ScalarType dtype) {
   if (!contains(name)) {
     throw WeightError(fmt::format("{}: missing tensor \"{}\" (expected shape {})", checkpoint_->description(), name,
                                   shape_text(expected_shape)));

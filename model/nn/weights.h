@@ -31,6 +31,8 @@
 #include <string>
 #include <vector>
 
+#include "model/nn/kernels.h"
+
 namespace smolvid::model {
 
 class SafetensorsCheckpoint;
@@ -58,6 +60,9 @@ class WeightStore {
   at::Tensor take(const std::string& name, const std::vector<int64_t>& expected_shape);
   // The same in an explicit dtype (e.g. float32 norms in a bfloat16 model).
   at::Tensor take(const std::string& name, const std::vector<int64_t>& expected_shape, c10::ScalarType dtype);
+  // A floating-point matrix quantized to int8 (nn::kernels::quantize_int8) straight from the file
+  // mapping, whose pages are then released: the checkpoint's copy never stays resident.
+  nn::kernels::Int8Weight take_int8(const std::string& name, const std::vector<int64_t>& expected_shape);
 
   bool contains(const std::string& name) const;
   std::vector<int64_t> shape(const std::string& name) const;  // stored shape; throws when missing
@@ -72,6 +77,7 @@ class WeightStore {
   int64_t converted_count() const { return converted_; }   // takes that copied/converted
 
  private:
+  at::Tensor take_impl(const std::string& name, const std::vector<int64_t>& expected_shape, c10::ScalarType dtype);
   std::unique_ptr<SafetensorsCheckpoint> checkpoint_;
   WeightStoreOptions options_;
   std::set<std::string> used_;

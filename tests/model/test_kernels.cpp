@@ -83,3 +83,130 @@ TEST(Kernels, DecodeAttentionMatchesLibtorchWithGqaAndBlockedKeys) {
     }
   }
 }
+
+namespace {
+
+// Restores the kernels' thread count at the end of a test.
+struct ThreadsGuard {
+  int saved = kernels::threads();
+  ~ThreadsGuard() { kernels::set_threads(saved); }
+};
+
+double rel_err(const at::Tensor& got, const at::Tensor& want) {
+  return (got.to(at::kDouble) - want.to(at::kDouble)).norm().item<double>() / want.to(at::kDouble).norm().item<double>();
+}
+
+}  // namespace
+
+TEST(Kernels, Int8QuantizationRoundsEachRowToItsScale) {
+  at::manual_seed(3);
+  const at::Tensor w = at::randn({300, 576});
+  w[5].zero_();  // an all-zero row must stay zero (scale 0)
+  const kernels::Int8Weight q = kernels::quantize_int8(w);
+  ASSERT_EQ(q.q.scalar_type(), at::kByte);
+  ASSERT_EQ(q.scale.sizes(), (std::vector<int64_t>{300}));
+  // scale = max|row| / 127 (torch: w.abs().amax(1) / 127), values in [1, 255] (= q + 128, q in [-127, 127]).
+  EXPECT_LT((q.scale - w.abs().amax(1) / 127.0).abs().max().item<double>(), 1e-7);
+  EXPECT_GE(q.q.min().item<int64_t>(), 1);
+  EXPECT_LE(q.q.max().item<int64_t>(), 255);
+  // Round to nearest: every dequantized value within half a step of the original.
+  const at::Tensor dq = kernels::dequantize_int8(q, at::kFloat);
+  const at::Tensor half_step = q.scale.unsqueeze(1) / 2 + 1e-7;
+  EXPECT_TRUE((dq - w).abs().le(half_step).all().item<bool>());
+  EXPECT_EQ(dq[5].abs().max().item<double>(), 0.0);
+}
+
+TEST(Kernels, Int8GemvIsExactOnRepresentableValues) {
+  // Weights that are integers times a row scale and inputs whose 64-value groups each hold +-127
+  // quantize without error, so the int8 product must equal the exact one (float32 rounding only).
+  at::manual_seed(5);
+  for (int64_t k : {576, 1536, 100}) {
+    const int64_t n = 77;
+    at::Tensor wi = at::randint(-127, 128, {n, k}, at::kLong).to(at::kDouble);
+    wi.select(1, 0).fill_(-127);  // every row reaches the full range, so its scale is ws
+    const at::Tensor ws = at::rand({n}, at::kDouble) * 0.02 + 0.001;
+    const at::Tensor w = (wi * ws.unsqueeze(1)).to(at::kFloat);
+    at::Tensor xi = at::randint(-126, 127, {k}, at::kLong).to(at::kDouble);
+    for (int64_t g = 0; g < k; g += 64) xi[g] = (g / 64) % 2 ? 127 : -127;
+    const at::Tensor x = (xi * 0.25).to(at::kFloat);
+    const kernels::Int8Weight q = kernels::quantize_int8(w);
+    const at::Tensor want = at::mv(w.to(at::kDouble), x.to(at::kDouble));
+    at::Tensor got = at::empty({n});
+    kernels::gemv(q, x, got);
+    EXPECT_LT(rel_err(got, want), 1e-6) << "k " << k << (kernels::int8_uses_vnni() ? " (VNNI)" : " (portable)");
+    at::Tensor portable = at::empty({n});
+    kernels::gemv_int8_portable(q, x, portable);
+    EXPECT_LT(rel_err(portable, want), 1e-6) << "k " << k << " portable";
+  }
+}
+
+TEST(Kernels, Int8GemvCloseToFloatProductAtFullSizeShapes) {
+  ThreadsGuard guard;
+  at::manual_seed(9);
+  for (auto shape : {std::pair<int64_t, int64_t>{1536, 576}, {576, 1536}, {49280, 576}, {192, 576}}) {
+    const at::Tensor w = at::randn({shape.first, shape.second}) / std::sqrt(static_cast<double>(shape.second));
+    const at::Tensor x = at::randn({shape.second});
+    const kernels::Int8Weight q = kernels::quantize_int8(w);
+    const at::Tensor want = at::mv(w.to(at::kDouble), x.to(at::kDouble));
+    at::Tensor portable = at::empty({shape.first});
+    kernels::gemv_int8_portable(q, x, portable);
+    for (int threads : {1, 2, 3}) {
+      kernels::set_threads(threads);
+      at::Tensor got = at::empty({shape.first});
+      kernels::gemv(q, x, got);
+      // Gaussian rows and inputs: per-row int8 weights and per-64 int8 inputs each add ~0.4 %
+      // relative error (half a step of 1/127 of a ~3-sigma maximum); 2 % is a wrong-scale alarm.
+      EXPECT_LT(rel_err(got, want), 0.02) << shape.first << "x" << shape.second << " threads " << threads;
+      // VNNI and portable loops: the same integer sums, float32 summation order only.
+      EXPECT_LT(rel_err(got, portable), 1e-5) << shape.first << "x" << shape.second << " threads " << threads;
+    }
+  }
+}
+
+TEST(Kernels, ProjectRowsSplitsOverThreadsWithoutChangingResults) {
+  if (!kernels::available()) GTEST_SKIP() << "no AVX-512: the model uses libtorch's products instead";
+  ThreadsGuard guard;
+  at::manual_seed(13);
+  for (at::ScalarType dt : {at::kFloat, at::kBFloat16}) {
+    const at::Tensor a = at::randn({576, 576}).to(dt), b = at::randn({192, 576}).to(dt), c = at::randn({192, 576}).to(dt);
+    const at::Tensor x = at::randn({576});
+    const at::Tensor want = at::mv(at::cat({a, b, c}).to(at::kDouble), x.to(at::kDouble));
+    at::Tensor one = at::empty({960}), two = at::empty({960});
+    kernels::set_threads(1);
+    kernels::project_rows({kernels::row_weight(a), kernels::row_weight(b), kernels::row_weight(c)}, x.data_ptr<float>(),
+                          one.data_ptr<float>());
+    kernels::set_threads(2);
+    kernels::project_rows({kernels::row_weight(a), kernels::row_weight(b), kernels::row_weight(c)}, x.data_ptr<float>(),
+                          two.data_ptr<float>());
+    EXPECT_LT((one.to(at::kDouble) - want).abs().max().item<double>(), 1e-4) << dt;
+    EXPECT_TRUE(at::equal(one, two)) << dt << ": each row is summed the same way whatever thread runs it";
+  }
+}
+
+TEST(Kernels, AttendOneMatchesLibtorchOnEveryThreadCount) {
+  if (!kernels::available()) GTEST_SKIP() << "no AVX-512: the model uses libtorch's attention instead";
+  ThreadsGuard guard;
+  at::manual_seed(17);
+  const int64_t hq = 9, hkv = 3, dh = 64, capacity = 4200;
+  for (int threads : {1, 2}) {
+    kernels::set_threads(threads);
+    for (int64_t total : {1, 37, 300, 1100, 4096}) {
+      for (at::ScalarType dt : {at::kFloat, at::kBFloat16}) {
+        const at::Tensor q = at::randn({1, hq, dh}).to(dt);
+        const at::Tensor kc = at::randn({1, hkv, capacity, dh}).to(dt);
+        const at::Tensor vc = at::randn({1, hkv, capacity, dh}).to(dt);
+        const at::Tensor qf = q.to(at::kFloat).contiguous();
+        at::Tensor out = at::empty({hq * dh});
+        kernels::AttendScratch scratch;
+        kernels::attend_one(qf.data_ptr<float>(), kc.data_ptr(), vc.data_ptr(), dt, hq, hkv, dh, capacity, total, 0.125f,
+                            out.data_ptr<float>(), scratch);
+        const at::Tensor want = reference_attention(q, kc, vc, total, 0.125, {}, 0).reshape({hq * dh});
+        const double tol = dt == at::kFloat ? 1e-5 : 0.04;
+        EXPECT_LT(max_abs(out - want.to(at::kFloat)), tol) << "total " << total << " " << dt << " threads " << threads;
+        if (dt == at::kBFloat16) {
+          EXPECT_TRUE(at::equal(out, out.to(at::kBFloat16).to(at::kFloat))) << "output not rounded to bfloat16";
+        }
+      }
+    }
+  }
+}
