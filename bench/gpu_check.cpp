@@ -23,6 +23,11 @@
 #include <string>
 #include <vector>
 
+#if __has_include(<c10/cuda/CUDACachingAllocator.h>) && !defined(SMOLVID_NO_CUDA_STATS)
+#include <c10/cuda/CUDACachingAllocator.h>  // the allocator's own peak, without the CUDA context
+#define SMOLVID_CUDA_STATS 1
+#endif
+
 #include "model/nn/golden.h"
 #include "model/nn/random_checkpoint.h"
 #include "bench/prompt_ids.h"
@@ -141,6 +146,19 @@ int main(int argc, char** argv) {
         d.max_new_tokens = 32;
         d.eos_token_ids = std::vector<int64_t>{};
         const auto dec = vlm->generate(p, d);
+        double peak_allocated_gb = -1, peak_reserved_gb = -1;
+#ifdef SMOLVID_CUDA_STATS
+        if (device.rfind("cuda", 0) == 0) {
+          const auto idx = static_cast<c10::DeviceIndex>(device.size() > 5 ? std::atoi(device.c_str() + 5) : 0);
+          const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(idx);
+          peak_allocated_gb = static_cast<double>(stats.allocated_bytes[0].peak) / 1e9;
+          peak_reserved_gb = static_cast<double>(stats.reserved_bytes[0].peak) / 1e9;
+          c10::cuda::CUDACachingAllocator::resetPeakStats(idx);
+          fmt::print("video {} frames {:<9} on {}: allocator peak {:.3f} GB allocated, {:.3f} GB reserved (model, "
+                     "activations, KV cache; the CUDA context is not counted)\n",
+                     frames, dtype, device, peak_allocated_gb, peak_reserved_gb);
+        }
+#endif
         fmt::print("video {} frames {:<9} on {}: {} prompt tokens, latency {:.3f} s (vision {:.3f} s, prefill {:.3f} s "
                    "incl. first token), decode {:.1f} tok/s, load {:.2f} s\n",
                    frames, dtype, device, res.timings.prompt_tokens, latency, res.timings.vision_s,
@@ -150,7 +168,9 @@ int main(int argc, char** argv) {
                                    {"latency_s", latency},
                                    {"vision_s", res.timings.vision_s},
                                    {"prefill_s", res.timings.prefill_s},
-                                   {"decode_tok_s", dec.timings.decode_tokens_per_s()}};
+                                   {"decode_tok_s", dec.timings.decode_tokens_per_s()},
+                                   {"peak_allocated_gb", peak_allocated_gb},
+                                   {"peak_reserved_gb", peak_reserved_gb}};
       }
     }
   } catch (const std::exception& e) {

@@ -20,6 +20,7 @@
 
 #include "pipeline/index.h"
 #include "pipeline/media_util.h"
+#include "sampler/image.h"
 
 namespace smolvid::pipeline {
 namespace {
@@ -319,7 +320,7 @@ class CameraWorker {
     std::sort(chosen.begin(), chosen.end(), [](const decode::Frame& a, const decode::Frame& b) { return a.pts_seconds < b.pts_seconds; });
     if (s_.o.thumbnail_side > 0 && !chosen.empty()) {
       const decode::Frame& mid = chosen[chosen.size() / 2];
-      le.thumbnail_jpeg = encode_jpeg(mid, s_.o.thumbnail_side);
+      le.thumbnail_jpeg = sampler::encode_jpeg(mid, s_.o.thumbnail_side);
       le.thumbnail_time_s = mid.pts_seconds;
     }
     int64_t id = 0;

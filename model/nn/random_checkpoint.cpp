@@ -2,6 +2,7 @@
 #include "model/nn/random_checkpoint.h"
 
 #include <fmt/core.h>
+#include <fmt/ranges.h>  // fmt::join (declared here in newer fmt, e.g. the copy bundled with libtorch 2.x)
 #include <fmt/format.h>
 
 #include <cmath>

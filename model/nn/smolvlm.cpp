@@ -7,6 +7,7 @@
 #include <malloc.h>
 #include <c10/core/InferenceMode.h>
 #include <fmt/core.h>
+#include <fmt/ranges.h>  // fmt::join (declared here in newer fmt, e.g. the copy bundled with libtorch 2.x)
 #include <fmt/format.h>
 
 #include <algorithm>
