@@ -31,6 +31,9 @@ bool blank_or_comment(const std::string& line) {
   return first == std::string::npos || line[first] == '#';
 }
 
+// Longer time strings are refused before any regex sees them.
+constexpr size_t kMaxTimeChars = 64;
+
 double time_field(const nlohmann::json& v, const std::string& where, const char* key) {
   if (v.is_number()) {
     const double t = v.get<double>();
@@ -73,15 +76,24 @@ void write_fully(int fd, const std::string& data, const std::string& path) {
 }  // namespace
 
 double parse_time_seconds(const std::string& text) {
+  // libstdc++'s std::regex recurses once per character: a long string would overflow the stack.
+  if (text.size() > kMaxTimeChars) {
+    throw BatchError(fmt::format("time '{}...': longer than {} characters", text.substr(0, 24), kMaxTimeChars));
+  }
   static const std::regex kClock(R"(^\s*(?:(\d+):)?(\d{1,2}):(\d{1,2}(?:\.\d+)?)\s*$)");
   static const std::regex kSeconds(R"(^\s*(\d+(?:\.\d+)?)\s*s?\s*$)");
+  // std::stod throws std::out_of_range past 1.8e308 (a 309-digit number); report it as a bad time.
+  auto finite = [&](double v) {
+    if (!std::isfinite(v)) throw BatchError(fmt::format("time '{}': too large", text));
+    return v;
+  };
   std::smatch m;
-  if (std::regex_match(text, m, kSeconds)) return std::stod(m[1]);
+  if (std::regex_match(text, m, kSeconds)) return finite(std::strtod(m[1].str().c_str(), nullptr));
   if (std::regex_match(text, m, kClock)) {
-    const double h = m[1].matched ? std::stod(m[1]) : 0.0;
-    const double mm = std::stod(m[2]), ss = std::stod(m[3]);
+    const double h = m[1].matched ? std::strtod(m[1].str().c_str(), nullptr) : 0.0;
+    const double mm = std::strtod(m[2].str().c_str(), nullptr), ss = std::strtod(m[3].str().c_str(), nullptr);
     if (mm >= 60 || ss >= 60) throw BatchError(fmt::format("time '{}': minutes and seconds must be < 60", text));
-    return h * 3600 + mm * 60 + ss;
+    return finite(h * 3600 + mm * 60 + ss);
   }
   throw BatchError(fmt::format("time '{}': expected seconds (e.g. 90 or 12.5) or [HH:]MM:SS[.mmm]", text));
 }
@@ -107,6 +119,7 @@ std::vector<BatchItem> parse_manifest(std::istream& in, const std::string& name)
     item.line = line_no;
     if (!j.contains("id")) throw BatchError(fmt::format("{}: missing \"id\"", where));
     if (j["id"].is_string()) item.id = j["id"].get<std::string>();
+    else if (j["id"].is_number_unsigned()) item.id = std::to_string(j["id"].get<uint64_t>());
     else if (j["id"].is_number_integer()) item.id = std::to_string(j["id"].get<int64_t>());
     else throw BatchError(fmt::format("{}: \"id\" must be a string or an integer, got {}", where, j["id"].dump()));
     if (item.id.empty()) throw BatchError(fmt::format("{}: \"id\" is empty", where));
