@@ -16,9 +16,11 @@
 #include <opencv2/imgproc.hpp>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "cli/registry.h"
 #include "decode/video_reader.h"
+#include "pipeline/atomic_file.h"
 #include "sampler/sampler.h"
 
 namespace smolvid::cli {
@@ -44,9 +46,12 @@ cv::Mat to_bgr(const decode::Frame& f) {
   return bgr;
 }
 
+// Encoded in memory, then written through a temporary name and renamed (a crash leaves no half image).
 void write_jpeg(const std::string& path, const cv::Mat& bgr) {
-  if (!cv::imwrite(path, bgr, {cv::IMWRITE_JPEG_QUALITY, 92}))
-    throw std::runtime_error(fmt::format("cannot write image {} ({}x{}): OpenCV imwrite failed", path, bgr.cols, bgr.rows));
+  std::vector<uint8_t> jpeg;
+  if (!cv::imencode(".jpg", bgr, jpeg, {cv::IMWRITE_JPEG_QUALITY, 92}))
+    throw std::runtime_error(fmt::format("cannot write image {} ({}x{}): OpenCV imencode failed", path, bgr.cols, bgr.rows));
+  pipeline::write_file_atomically(path, jpeg);
 }
 
 // A grid of thumbnails, each labelled with its time since the first frame (and frame index).

@@ -6,8 +6,6 @@
 #include <fmt/core.h>
 
 #include <filesystem>
-#include <fstream>
-#include <functional>
 #include <iostream>
 #include <memory>
 #include <stdexcept>
@@ -15,6 +13,7 @@
 
 #include "cli/model_options.h"
 #include "cli/registry.h"
+#include "pipeline/atomic_file.h"
 #include "pipeline/jobs.h"
 #include "pipeline/outputs.h"
 #include "pipeline/progress.h"
@@ -52,22 +51,6 @@ pipeline::SummaryFormat choose_format(const SummarizeCliOptions& o) {
   return pipeline::SummaryFormat::kText;
 }
 
-// Writes to a temporary file next to `path`, then renames it, so a failed run leaves no half file.
-void write_file_atomically(const std::string& path, const std::function<void(std::ostream&)>& write) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw std::runtime_error(fmt::format("--out {}: cannot create {}", path, tmp));
-    write(out);
-    out.flush();
-    if (!out) {
-      std::filesystem::remove(tmp);
-      throw std::runtime_error(fmt::format("--out {}: write failed (disk full?)", path));
-    }
-  }
-  std::filesystem::rename(tmp, path);
-}
-
 void run_summarize(const SummarizeCliOptions& o) {
   require_input(o.video, "video");
   const pipeline::SummaryFormat format = choose_format(o);
@@ -101,7 +84,7 @@ void run_summarize(const SummarizeCliOptions& o) {
     std::cout.flush();
     return;
   }
-  write_file_atomically(o.out, [&](std::ostream& out) { pipeline::write_summary(summary, format, out); });
+  pipeline::write_file_atomically(o.out, [&](std::ostream& out) { pipeline::write_summary(summary, format, out); });
   fmt::print(stderr, "summarize: {} segments, {} written to {}\n", summary.segments.size(), pipeline::summary_format_name(format), o.out);
 }
 
