@@ -25,6 +25,10 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # tests: JSON Schema validation of the summary output (run with /usr/bin/python3)
   python3-jsonschema
+  # tests/fuzz: libFuzzer harnesses (scripts/fuzz.sh builds them with clang-14)
+  clang-14 libfuzzer-14-dev libclang-rt-14-dev
+  # tests/cluster: a real single-node Slurm cluster for deploy/slurm-array.sh (label cluster)
+  slurm-wlm munge
 )
 
 missing=()

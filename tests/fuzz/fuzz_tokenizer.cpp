@@ -1,0 +1,60 @@
+// Fuzzes the tokenizer (model/tokenizer.h).
+// Input starting with '{': a tokenizer.json to load (loads, then encodes a fixed text, or throws
+// TokenizerError). Anything else: text encoded by SmolVLM-256M-Instruct's real tokenizer.json
+// (../shared/reference/configs); valid UTF-8 must encode and decode back to itself, anything else
+// must be rejected with TokenizerError.
+#include <cstdlib>
+#include <string>
+
+#include "model/text_unicode.h"
+#include "model/tokenizer.h"
+#include "tests/fuzz/fuzz_util.h"
+
+using smolvid::model::Tokenizer;
+using smolvid::model::TokenizerError;
+
+namespace {
+
+const Tokenizer& real_tokenizer() {
+  static const Tokenizer tok = [] {
+    const char* shared = std::getenv("SMOLVID_SHARED");
+    const std::string dir = std::string(shared ? shared : SMOLVID_SHARED_DIR) + "/reference/configs/SmolVLM-256M-Instruct";
+    return Tokenizer::from_tokenizer_json(dir + "/tokenizer.json", dir);
+  }();
+  return tok;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  real_tokenizer();
+  return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::string text(reinterpret_cast<const char*>(data), size);
+  if (size > 0 && data[0] == '{') {
+    smolvid::fuzz::MemFile file(data, size);
+    try {
+      const Tokenizer tok = Tokenizer::from_tokenizer_json(file.path());
+      const auto ids = tok.encode("Hello world 123 <image> héllo");
+      for (auto id : ids) FUZZ_CHECK(id >= 0, "negative token id");
+      tok.decode(ids);
+    } catch (const TokenizerError&) {
+    }
+    return 0;
+  }
+  const Tokenizer& tok = real_tokenizer();
+  if (smolvid::model::text::find_invalid_utf8(text) != std::string::npos) {
+    try {
+      tok.encode(text);
+    } catch (const TokenizerError&) {
+    }
+    return 0;
+  }
+  const auto ids = tok.encode(text);
+  const std::string back = tok.decode(ids);
+  FUZZ_CHECK(back == text, "decode(encode(x)) != x: %zu bytes in, %zu bytes out, %zu tokens", text.size(),
+             back.size(), ids.size());
+  return 0;
+}
