@@ -234,14 +234,29 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
     std::sort(ranges.begin(), ranges.end(), [](const Range& a, const Range& c) {
       return a.begin != c.begin ? a.begin < c.begin : a.end < c.end;
     });
-    for (size_t i = 1; i < ranges.size(); ++i) {
-      const Range& prev = ranges[i - 1];
-      const Range& cur = ranges[i];
-      if (cur.begin == cur.end || prev.begin == prev.end) continue;  // empty tensors overlap nothing
-      if (cur.begin < prev.end) {
+    // The non-empty ranges must tile the data area exactly, as the format (and Hugging Face's
+    // reader) requires: no overlap, no gap, no bytes after the last tensor. `reach` is the range
+    // reaching furthest so far, so an overlap is found even across empty tensors in between.
+    const Range* reach = nullptr;
+    for (const Range& cur : ranges) {
+      if (cur.begin == cur.end) continue;  // empty tensors occupy nothing
+      const size_t covered = reach ? reach->end : 0;
+      if (cur.begin < covered) {
         throw SafetensorsError(fmt::format("{}: tensor \"{}\" data [{}, {}) overlaps tensor \"{}\" data [{}, {})", path,
-                                           *cur.name, cur.begin, cur.end, *prev.name, prev.begin, prev.end));
+                                           *cur.name, cur.begin, cur.end, *reach->name, reach->begin, reach->end));
       }
+      if (cur.begin > covered) {
+        throw SafetensorsError(fmt::format("{}: data bytes [{}, {}) before tensor \"{}\" belong to no tensor (expected "
+                                           "contiguous data: tensor \"{}\" to start at {}, got {})",
+                                           path, covered, cur.begin, *cur.name, *cur.name, covered, cur.begin));
+      }
+      reach = &cur;
+    }
+    const size_t covered = reach ? reach->end : 0;
+    if (covered != data_size) {
+      throw SafetensorsError(fmt::format("{}: data area has {} bytes but the tensors cover {} (expected {} bytes after "
+                                         "the header, got {})",
+                                         path, data_size, covered, covered, data_size));
     }
   } catch (...) {
     ::munmap(map_, map_size_);
