@@ -17,6 +17,9 @@
 #SBATCH --time=24:00:00
 #SBATCH --requeue
 #SBATCH --output=smolvid-%A_%a.log
+# A requeued task (node failure, preemption, scontrol requeue) writes the same log file: append, so
+# the first attempt's messages are kept (Slurm truncates by default).
+#SBATCH --open-mode=append
 set -euo pipefail
 
 manifest=${1:?usage: sbatch --array=0-N deploy/slurm-array.sh MANIFEST RESULTS_DIR}

@@ -181,12 +181,20 @@ uint64_t stable_id_hash(const std::string& id) {
 }
 
 Shard Shard::parse(const std::string& text) {
+  if (text.size() > kMaxTimeChars) throw BatchError(fmt::format("shard '{}...': expected K/N, e.g. 0/4", text.substr(0, 24)));
   static const std::regex kShard(R"(^(\d+)/(\d+)$)");
   std::smatch m;
   if (!std::regex_match(text, m, kShard)) throw BatchError(fmt::format("shard '{}': expected K/N, e.g. 0/4", text));
+  // std::stoi threw std::out_of_range for K or N past INT_MAX (found by tests/fuzz/fuzz_time).
+  auto number = [&](const std::string& digits) {
+    errno = 0;
+    const long long v = std::strtoll(digits.c_str(), nullptr, 10);
+    if (errno == ERANGE || v > 1000000) throw BatchError(fmt::format("shard '{}': K and N must be at most 1000000", text));
+    return static_cast<int>(v);
+  };
   Shard s;
-  s.index = std::stoi(m[1]);
-  s.count = std::stoi(m[2]);
+  s.index = number(m[1]);
+  s.count = number(m[2]);
   if (s.count < 1 || s.index >= s.count) throw BatchError(fmt::format("shard '{}': expected 0 <= K < N and N >= 1", text));
   return s;
 }
