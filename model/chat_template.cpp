@@ -1605,7 +1605,8 @@ class Renderer {
         if (v.undefined || !v.j.is_number()) fail(e.pos, fmt::format("bad operand type for unary minus/plus: {}", type_name(v)));
         if (e.kind == Expr::Kind::kPos) return v;
         if (v.j.is_number_float()) return Value(json(-v.j.get<double>()));
-        return Value(json(checked(v.j.get<int64_t>() == INT64_MIN, -v.j.get<int64_t>(), e.pos)));
+        const int64_t x = checked(v.j.get<int64_t>() == INT64_MIN, v.j.get<int64_t>(), e.pos);
+        return Value(json(-x));
       }
       case Expr::Kind::kNot: return Value(json(!truthy(eval(*e.args[0]))));
       case Expr::Kind::kAnd: {

@@ -300,6 +300,7 @@ std::vector<float> SafetensorsFile::to_float(const std::string& name) const {
   const TensorView& t = at(name);
   const size_t n = static_cast<size_t>(t.numel());
   std::vector<float> out(n);
+  if (n == 0) return out;  // an empty tensor's data pointer may be null: nothing to copy
   const uint8_t* p = t.data;
   switch (t.dtype) {
     case DType::kF32: std::memcpy(out.data(), p, n * 4); break;
@@ -320,6 +321,7 @@ std::vector<int64_t> SafetensorsFile::to_int64(const std::string& name) const {
   const TensorView& t = at(name);
   const size_t n = static_cast<size_t>(t.numel());
   std::vector<int64_t> out(n);
+  if (n == 0) return out;  // an empty tensor's data pointer may be null: nothing to copy
   const uint8_t* p = t.data;
   switch (t.dtype) {
     case DType::kI64: std::memcpy(out.data(), p, n * 8); break;
