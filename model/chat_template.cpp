@@ -9,6 +9,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -188,7 +189,8 @@ class Lexer {
       }
       Token t{is_float ? Token::Kind::kFloat : Token::Kind::kInt, digits, 0, 0, k};
       if (is_float) {
-        t.float_value = std::stod(digits);
+        // strtod, not std::stod (which throws out_of_range): 1e400 is inf and 1e-400 is 0, as in Python.
+        t.float_value = std::strtod(digits.c_str(), nullptr);
       } else {
         try {
           t.int_value = std::stoll(digits);

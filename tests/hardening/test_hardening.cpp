@@ -4,7 +4,6 @@
 // PRAGMA integrity_check (python3's sqlite3, an independent reader), the files on disk.
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -21,8 +20,6 @@
 
 #include "tests/cli/cli_util.h"
 #include "tests/test_support.h"
-
-extern char** environ;
 
 namespace smolvid::test {
 namespace {
@@ -81,14 +78,6 @@ TEST(EdgeMedia, EveryCommandGivesOutputOrOneClearLine) {
 
 // ---- crash consistency ---------------------------------------------------------------------------
 
-pid_t spawn_shell(const std::string& command) {
-  const std::string exec = "exec " + command;
-  const char* argv[] = {"/bin/sh", "-c", exec.c_str(), nullptr};
-  pid_t pid = -1;
-  if (posix_spawn(&pid, "/bin/sh", nullptr, nullptr, const_cast<char* const*>(argv), environ) != 0) return -1;
-  return pid;
-}
-
 // Runs `command` `kills` times, each killed with SIGKILL after a random delay in [min_ms, max_ms]
 // (a run that finishes first counts as no kill), then once to completion. Returns the kills landed.
 int kill_repeatedly(const std::string& command, int kills, int min_ms, int max_ms, std::mt19937& rng) {
@@ -111,18 +100,6 @@ int kill_repeatedly(const std::string& command, int kills, int min_ms, int max_m
     }
   }
   return landed;
-}
-
-std::map<std::string, int> result_ids(const std::string& path) {
-  std::map<std::string, int> ids;
-  const std::string text = read_file(path);
-  EXPECT_TRUE(text.empty() || text.back() == '\n') << path << " ends with a partial line";
-  size_t start = 0;
-  for (size_t nl = text.find('\n'); nl != std::string::npos; start = nl + 1, nl = text.find('\n', start)) {
-    const json line = json::parse(text.substr(start, nl - start));  // throws on a torn line
-    ++ids[line["id"].get<std::string>()];
-  }
-  return ids;
 }
 
 TEST(CrashConsistency, BatchSurvivesTwentyKills) {
