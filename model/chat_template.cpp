@@ -236,7 +236,12 @@ class Lexer {
           case 'x': {
             const size_t digits = x == 'u' ? 4 : 2;
             if (e + digits >= src_.size()) ref_.fail(e, "truncated escape in a string literal");
-            const char32_t cp = static_cast<char32_t>(std::stoul(src_.substr(e + 1, digits), nullptr, 16));
+            // std::stoul threw (or skipped spaces and signs) on '\x-1', '\xzz': only hex digits form an escape.
+            const std::string hex = src_.substr(e + 1, digits);
+            if (hex.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos) {
+              ref_.fail(e, fmt::format("bad escape '\\{}{}' in a string literal: expected {} hex digits", x, hex, digits));
+            }
+            const char32_t cp = static_cast<char32_t>(std::strtoul(hex.c_str(), nullptr, 16));
             text::append_utf8(value, cp);
             e += digits;
             break;
@@ -1272,9 +1277,13 @@ class Renderer {
           const int64_t x = a.j.get<int64_t>(), y = b.j.get<int64_t>();
           if ((op == "//" || op == "%") && y == 0) fail(pos, "division by zero");
           int64_t r = 0;
-          if (op == "+") return Value(json(checked(__builtin_add_overflow(x, y, &r), r, pos)));
-          if (op == "-") return Value(json(checked(__builtin_sub_overflow(x, y, &r), r, pos)));
-          if (op == "*") return Value(json(checked(__builtin_mul_overflow(x, y, &r), r, pos)));
+          bool overflow = false;  // computed before checked() reads r (argument order is unspecified)
+          if (op == "+" || op == "-" || op == "*") {
+            overflow = op == "+"   ? __builtin_add_overflow(x, y, &r)
+                       : op == "-" ? __builtin_sub_overflow(x, y, &r)
+                                   : __builtin_mul_overflow(x, y, &r);
+            return Value(json(checked(overflow, r, pos)));
+          }
           checked(x == INT64_MIN && y == -1, 0, pos);
           const int64_t q = x / y - ((x % y != 0 && ((x < 0) != (y < 0))) ? 1 : 0);  // Python floor division
           if (op == "//") return Value(json(q));
