@@ -164,7 +164,7 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(hdr, hdr + header_size_);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range (1e999)
       throw SafetensorsError(fmt::format("{}: header is not valid JSON: {}", path, e.what()));
     }
     if (!j.is_object()) throw SafetensorsError(fmt::format("{}: header JSON is not an object", path));
@@ -374,7 +374,7 @@ std::map<std::string, std::string> read_safetensors_index(const std::string& ind
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range (1e999)
     throw SafetensorsError(fmt::format("{}: index is not valid JSON: {}", index_path, e.what()));
   }
   if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object()) {
