@@ -15,6 +15,7 @@
 
 #include "cli/model_options.h"
 #include "cli/registry.h"
+#include "pipeline/atomic_file.h"
 #include "pipeline/jobs.h"
 #include "pipeline/outputs.h"
 #include "pipeline/progress.h"

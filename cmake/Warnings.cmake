@@ -13,3 +13,13 @@ if(SMOLVID_UBSAN)
   target_compile_options(smolvid_options INTERFACE -fsanitize=undefined -fno-sanitize-recover=undefined)
   target_link_options(smolvid_options INTERFACE -fsanitize=undefined)
 endif()
+if(SMOLVID_FUZZ)
+  # Coverage instrumentation for libFuzzer in every smolvid target; the harnesses themselves link
+  # -fsanitize=fuzzer (tests/fuzz/CMakeLists.txt).
+  if(NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+    message(FATAL_ERROR "SMOLVID_FUZZ needs clang (e.g. CC=clang-14 CXX=clang++-14), got ${CMAKE_CXX_COMPILER_ID}")
+  endif()
+  target_compile_options(smolvid_options INTERFACE -fsanitize=fuzzer-no-link,address,undefined
+    -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g)
+  target_link_options(smolvid_options INTERFACE -fsanitize=address,undefined)
+endif()

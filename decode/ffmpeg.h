@@ -48,6 +48,15 @@ struct DictionaryDeleter {
   void operator()(AVDictionary* p) const { av_dict_free(&p); }
 };
 
+// A custom-I/O context owns its buffer (which FFmpeg may have reallocated): free both.
+struct AvioContextDeleter {
+  void operator()(AVIOContext* p) const {
+    av_freep(&p->buffer);
+    avio_context_free(&p);
+  }
+};
+
+using AvioContextPtr = std::unique_ptr<AVIOContext, AvioContextDeleter>;
 using FormatContextPtr = std::unique_ptr<AVFormatContext, FormatContextDeleter>;
 using CodecContextPtr = std::unique_ptr<AVCodecContext, CodecContextDeleter>;
 using PacketPtr = std::unique_ptr<AVPacket, PacketDeleter>;

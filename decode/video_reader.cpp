@@ -81,6 +81,12 @@ struct VideoReader::Impl : ff::LogSink {
   ReaderOptions opts;
   bool network = false;
 
+  // A MemoryInput's bytes and the AVIOContext reading them (null for paths and URLs). The context
+  // must outlive fmt (avformat_close_input leaves a custom pb alone), so it is declared first.
+  std::shared_ptr<const std::vector<uint8_t>> memory;
+  int64_t memory_pos = 0;
+  ff::AvioContextPtr avio;
+
   ff::FormatContextPtr fmt;
   ff::CodecContextPtr dec;
   AVStream* st = nullptr;
@@ -114,6 +120,36 @@ struct VideoReader::Impl : ff::LogSink {
   Impl(std::string p, ReaderOptions o) : path(std::move(p)), opts(o), network(is_network_url(path)) {
     ff::install_log_callback();
     ff::register_log_sink(this);
+  }
+  Impl(MemoryInput in, ReaderOptions o) : path(std::move(in.name)), opts(o), memory(std::move(in.bytes)) {
+    if (!memory) memory = std::make_shared<const std::vector<uint8_t>>();
+    ff::install_log_callback();
+    ff::register_log_sink(this);
+  }
+
+  static int memory_read(void* opaque, uint8_t* buf, int size) {
+    auto* self = static_cast<Impl*>(opaque);
+    const int64_t left = static_cast<int64_t>(self->memory->size()) - self->memory_pos;
+    if (left <= 0) return AVERROR_EOF;
+    const int n = static_cast<int>(std::min<int64_t>(left, size));
+    std::copy_n(self->memory->data() + self->memory_pos, n, buf);
+    self->memory_pos += n;
+    return n;
+  }
+  static int64_t memory_seek(void* opaque, int64_t offset, int whence) {
+    auto* self = static_cast<Impl*>(opaque);
+    const auto size = static_cast<int64_t>(self->memory->size());
+    int64_t base = 0;
+    switch (whence & ~AVSEEK_FORCE) {
+      case AVSEEK_SIZE: return size;
+      case SEEK_SET: base = 0; break;
+      case SEEK_CUR: base = self->memory_pos; break;
+      case SEEK_END: base = size; break;
+      default: return AVERROR(EINVAL);
+    }
+    if ((offset > 0 && base > INT64_MAX - offset) || base + offset < 0) return AVERROR(EINVAL);
+    self->memory_pos = base + offset;  // past the end is allowed; reads there return EOF
+    return self->memory_pos;
   }
   ~Impl() override {
     dec.reset();
@@ -151,6 +187,10 @@ struct VideoReader::Impl : ff::LogSink {
   }
 
   void check_local_file() {
+    if (memory) {
+      if (memory->empty()) throw DecodeError(fmt::format("{}: empty input (0 bytes), not a video", path));
+      return;
+    }
     if (network || path.rfind("file:", 0) == 0) return;
     struct stat sb {};
     if (::stat(path.c_str(), &sb) != 0) throw DecodeError(fmt::format("{}: no such file", path));
@@ -161,11 +201,26 @@ struct VideoReader::Impl : ff::LogSink {
   void open() {
     dec.reset();
     fmt.reset();
+    avio.reset();
     conv.reset();
     check_local_file();
 
     AVFormatContext* raw = avformat_alloc_context();
     if (!raw) throw DecodeError(path + ": avformat_alloc_context: out of memory");
+    if (memory) {
+      constexpr int kBufferSize = 32 * 1024;
+      auto* buffer = static_cast<uint8_t*>(av_malloc(kBufferSize));
+      memory_pos = 0;
+      avio.reset(buffer ? avio_alloc_context(buffer, kBufferSize, 0, this, &Impl::memory_read, nullptr, &Impl::memory_seek)
+                        : nullptr);
+      if (!avio) {
+        av_free(buffer);
+        avformat_free_context(raw);
+        throw DecodeError(path + ": avio_alloc_context: out of memory");
+      }
+      raw->pb = avio.get();
+      raw->flags |= AVFMT_FLAG_CUSTOM_IO;
+    }
     raw->interrupt_callback.callback = &Impl::interrupt_cb;
     raw->interrupt_callback.opaque = this;
     raw->opaque = static_cast<ff::LogSink*>(this);
@@ -177,7 +232,7 @@ struct VideoReader::Impl : ff::LogSink {
       av_dict_set(&dict, "timeout", us.c_str(), 0);
     }
     arm_deadline();
-    const int rc = avformat_open_input(&raw, path.c_str(), nullptr, &dict);
+    const int rc = avformat_open_input(&raw, memory ? nullptr : path.c_str(), nullptr, &dict);
     const ff::DictionaryPtr unused_options(dict);  // what the demuxer/protocol did not consume
     if (rc < 0) {
       // avformat_open_input frees the context on failure.
@@ -821,6 +876,10 @@ MediaInfo VideoReader::Impl::compute_probe() {
 
 VideoReader::VideoReader(const std::string& path, ReaderOptions options)
     : impl_(std::make_unique<Impl>(path, options)) {
+  impl_->open();
+}
+VideoReader::VideoReader(MemoryInput input, ReaderOptions options)
+    : impl_(std::make_unique<Impl>(std::move(input), options)) {
   impl_->open();
 }
 VideoReader::~VideoReader() = default;

@@ -125,11 +125,20 @@ enum class SeekMode {
   kNearestKeyframe  // take the keyframe nearest to t (no decoding past it)
 };
 
+// A whole media file held in memory, read through a custom AVIOContext (no file, no protocol):
+// for inputs that arrive as bytes (an upload, a fuzzer). `name` stands for the input in messages.
+struct MemoryInput {
+  std::string name;
+  std::shared_ptr<const std::vector<uint8_t>> bytes;
+};
+
 class VideoReader {
  public:
   // Opens a file path or an URL (rtsp://, http://, https://, file://). Throws DecodeError for
   // unopenable inputs and for inputs without a video stream.
   explicit VideoReader(const std::string& path, ReaderOptions options = {});
+  // Opens bytes in memory (the reader keeps the shared_ptr); same errors as a file.
+  explicit VideoReader(MemoryInput input, ReaderOptions options = {});
   ~VideoReader();
   VideoReader(VideoReader&&) noexcept;
   VideoReader& operator=(VideoReader&&) noexcept;

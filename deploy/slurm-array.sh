@@ -1,10 +1,12 @@
 #!/bin/bash
 # smolvid batch as a Slurm job array: one array task per shard.
 #
-#   sbatch --array=0-7 deploy/slurm-array.sh /data/manifest.jsonl /data/results
+#   sbatch --array=0-7 deploy/slurm-array.sh /data/manifest.jsonl /data/results [BATCH OPTIONS...]
 #   # after all tasks finish: merge (deploy/README.md, "Merging shards"), e.g. as a dependent job:
-#   sbatch --dependency=afterok:<array job id> \
-#     --wrap 'smolvid batch merge --out /data/results.jsonl /data/results/shard-*.jsonl --manifest /data/manifest.jsonl'
+#   sbatch --dependency=afterok:<array job id> --wrap 'smolvid batch merge --out /data/results.jsonl \
+#       /data/results/shard-*.jsonl --manifest /data/manifest.jsonl'
+# Arguments after RESULTS_DIR go to `smolvid batch` (e.g. --max-frames 8). Options given to sbatch
+# override the #SBATCH lines below (e.g. --cpus-per-task=2 on smaller nodes).
 #
 # smolvid reads SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_MIN and SLURM_ARRAY_TASK_COUNT, so the
 # shard is (ID - MIN)/COUNT; use a contiguous range (--array=0-7 or 1-8, not 0-7:2). A requeued
@@ -15,6 +17,9 @@
 #SBATCH --time=24:00:00
 #SBATCH --requeue
 #SBATCH --output=smolvid-%A_%a.log
+# A requeued task (node failure, preemption, scontrol requeue) writes the same log file: append, so
+# the first attempt's messages are kept (Slurm truncates by default).
+#SBATCH --open-mode=append
 set -euo pipefail
 
 manifest=${1:?usage: sbatch --array=0-N deploy/slurm-array.sh MANIFEST RESULTS_DIR}
@@ -29,4 +34,5 @@ srun smolvid batch "$manifest" \
   --resume \
   --item-timeout 900s \
   --model "${SMOLVID_MODEL:-HuggingFaceTB/SmolVLM2-256M-Video-Instruct}" \
-  --threads "${SLURM_CPUS_PER_TASK:-4}"
+  --threads "${SLURM_CPUS_PER_TASK:-4}" \
+  "${@:3}"

@@ -28,7 +28,8 @@ using ChatTemplateError = jinja::TemplateError;
 // the Hub template plus a `video` branch rendering "<video>".
 extern const char* const kSmolVLMVideoChatTemplate;
 
-// trim_blocks and lstrip_blocks on (transformers' environment), keep_trailing_newline off.
+// trim_blocks and lstrip_blocks on (transformers' environment), keep_trailing_newline off, and the
+// render budgets (max_steps, max_output_bytes, max_nesting) of jinja::Options.
 using ChatTemplateOptions = jinja::Options;
 
 class ChatTemplate {

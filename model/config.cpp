@@ -155,7 +155,7 @@ json parse_json(const std::string& text, const std::string& source) {
   json j;
   try {
     j = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
     throw ConfigError(fmt::format("{}: not valid JSON: {}", source, e.what()));
   }
   if (!j.is_object()) throw ConfigError(fmt::format("{}: expected a JSON object at the top level, got {}", source, j.type_name()));

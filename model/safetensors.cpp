@@ -165,7 +165,7 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(hdr, hdr + header_size_);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range (1e999)
       throw SafetensorsError(fmt::format("{}: header is not valid JSON: {}", path, e.what()));
     }
     if (!j.is_object()) throw SafetensorsError(fmt::format("{}: header JSON is not an object", path));
@@ -235,14 +235,29 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
     std::sort(ranges.begin(), ranges.end(), [](const Range& a, const Range& c) {
       return a.begin != c.begin ? a.begin < c.begin : a.end < c.end;
     });
-    for (size_t i = 1; i < ranges.size(); ++i) {
-      const Range& prev = ranges[i - 1];
-      const Range& cur = ranges[i];
-      if (cur.begin == cur.end || prev.begin == prev.end) continue;  // empty tensors overlap nothing
-      if (cur.begin < prev.end) {
+    // The non-empty ranges must tile the data area exactly, as the format (and Hugging Face's
+    // reader) requires: no overlap, no gap, no bytes after the last tensor. `reach` is the range
+    // reaching furthest so far, so an overlap is found even across empty tensors in between.
+    const Range* reach = nullptr;
+    for (const Range& cur : ranges) {
+      if (cur.begin == cur.end) continue;  // empty tensors occupy nothing
+      const size_t covered = reach ? reach->end : 0;
+      if (cur.begin < covered) {
         throw SafetensorsError(fmt::format("{}: tensor \"{}\" data [{}, {}) overlaps tensor \"{}\" data [{}, {})", path,
-                                           *cur.name, cur.begin, cur.end, *prev.name, prev.begin, prev.end));
+                                           *cur.name, cur.begin, cur.end, *reach->name, reach->begin, reach->end));
       }
+      if (cur.begin > covered) {
+        throw SafetensorsError(fmt::format("{}: data bytes [{}, {}) before tensor \"{}\" belong to no tensor (expected "
+                                           "contiguous data: tensor \"{}\" to start at {}, got {})",
+                                           path, covered, cur.begin, *cur.name, *cur.name, covered, cur.begin));
+      }
+      reach = &cur;
+    }
+    const size_t covered = reach ? reach->end : 0;
+    if (covered != data_size) {
+      throw SafetensorsError(fmt::format("{}: data area has {} bytes but the tensors cover {} (expected {} bytes after "
+                                         "the header, got {})",
+                                         path, data_size, covered, covered, data_size));
     }
   } catch (...) {
     ::munmap(map_, map_size_);
@@ -286,6 +301,7 @@ std::vector<float> SafetensorsFile::to_float(const std::string& name) const {
   const TensorView& t = at(name);
   const size_t n = static_cast<size_t>(t.numel());
   std::vector<float> out(n);
+  if (n == 0) return out;  // an empty tensor's data pointer may be null: nothing to copy
   const uint8_t* p = t.data;
   switch (t.dtype) {
     case DType::kF32: std::memcpy(out.data(), p, n * 4); break;
@@ -306,6 +322,7 @@ std::vector<int64_t> SafetensorsFile::to_int64(const std::string& name) const {
   const TensorView& t = at(name);
   const size_t n = static_cast<size_t>(t.numel());
   std::vector<int64_t> out(n);
+  if (n == 0) return out;  // an empty tensor's data pointer may be null: nothing to copy
   const uint8_t* p = t.data;
   switch (t.dtype) {
     case DType::kI64: std::memcpy(out.data(), p, n * 8); break;
@@ -358,7 +375,7 @@ std::map<std::string, std::string> read_safetensors_index(const std::string& ind
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range (1e999)
     throw SafetensorsError(fmt::format("{}: index is not valid JSON: {}", index_path, e.what()));
   }
   if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object()) {

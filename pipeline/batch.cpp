@@ -15,6 +15,7 @@
 #include <regex>
 #include <sstream>
 
+#include "pipeline/atomic_file.h"
 #include "pipeline/outputs.h"
 #include "util/duration.h"
 #include "util/file.h"
@@ -26,6 +27,9 @@ bool blank_or_comment(const std::string& line) {
   const size_t first = line.find_first_not_of(" \t\r");
   return first == std::string::npos || line[first] == '#';
 }
+
+// Longer time strings are refused before any regex sees them.
+constexpr size_t kMaxTimeChars = 64;
 
 double time_field(const nlohmann::json& v, const std::string& where, const char* key) {
   if (v.is_number()) {
@@ -92,6 +96,7 @@ std::vector<BatchItem> parse_manifest(std::istream& in, const std::string& name)
     item.line = line_no;
     if (!j.contains("id")) throw BatchError(fmt::format("{}: missing \"id\"", where));
     if (j["id"].is_string()) item.id = j["id"].get<std::string>();
+    else if (j["id"].is_number_unsigned()) item.id = std::to_string(j["id"].get<uint64_t>());
     else if (j["id"].is_number_integer()) item.id = std::to_string(j["id"].get<int64_t>());
     else throw BatchError(fmt::format("{}: \"id\" must be a string or an integer, got {}", where, j["id"].dump()));
     if (item.id.empty()) throw BatchError(fmt::format("{}: \"id\" is empty", where));
@@ -159,12 +164,20 @@ uint64_t stable_id_hash(const std::string& id) {
 }
 
 Shard Shard::parse(const std::string& text) {
+  if (text.size() > kMaxTimeChars) throw BatchError(fmt::format("shard '{}...': expected K/N, e.g. 0/4", text.substr(0, 24)));
   static const std::regex kShard(R"(^(\d+)/(\d+)$)");
   std::smatch m;
   if (!std::regex_match(text, m, kShard)) throw BatchError(fmt::format("shard '{}': expected K/N, e.g. 0/4", text));
+  // std::stoi threw std::out_of_range for K or N past INT_MAX (found by tests/fuzz/fuzz_time).
+  auto number = [&](const std::string& digits) {
+    errno = 0;
+    const long long v = std::strtoll(digits.c_str(), nullptr, 10);
+    if (errno == ERANGE || v > 1000000) throw BatchError(fmt::format("shard '{}': K and N must be at most 1000000", text));
+    return static_cast<int>(v);
+  };
   Shard s;
-  s.index = std::stoi(m[1]);
-  s.count = std::stoi(m[2]);
+  s.index = number(m[1]);
+  s.count = number(m[2]);
   if (s.count < 1 || s.index >= s.count) throw BatchError(fmt::format("shard '{}': expected 0 <= K < N and N >= 1", text));
   return s;
 }

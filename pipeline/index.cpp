@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <ostream>
@@ -150,6 +151,7 @@ bool valid_span(double start_s, double end_s) {
 }  // namespace
 
 std::optional<double> parse_wallclock(const std::string& text) {
+  if (text.size() > 64) return std::nullopt;  // no date is this long; std::regex recurses per character
   static const std::regex kIso(
       R"(^\s*(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?)?\s*(Z|[+-]\d{2}:?\d{2})?\s*$)");
   std::smatch m;
@@ -161,11 +163,16 @@ std::optional<double> parse_wallclock(const std::string& text) {
   tm.tm_hour = m[4].matched ? std::stoi(m[4]) : 0;
   tm.tm_min = m[5].matched ? std::stoi(m[5]) : 0;
   tm.tm_sec = m[6].matched ? std::stoi(m[6]) : 0;
-  if (tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60) {
+  const int year = tm.tm_year + 1900;
+  const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+  static const int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  // timegm would quietly turn February 30 into March 2.
+  if (tm.tm_mon < 0 || tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > kDays[tm.tm_mon] + (tm.tm_mon == 1 && leap) ||
+      tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60) {
     throw IndexError(fmt::format("date-time '{}' has a field out of range", text));
   }
   double t = static_cast<double>(timegm(&tm));
-  if (m[7].matched) t += std::stod("0" + m[7].str());
+  if (m[7].matched) t += std::strtod(("0" + m[7].str()).c_str(), nullptr);
   if (m[8].matched && m[8] != "Z") {
     std::string z = m[8];
     z.erase(std::remove(z.begin(), z.end(), ':'), z.end());
@@ -589,7 +596,7 @@ nlohmann::json search_to_json(const std::vector<EventHit>& hits, const SearchQue
 }
 
 void write_search_json(const std::vector<EventHit>& hits, const SearchQuery& query, std::ostream& out, bool include_thumbnails) {
-  out << search_to_json(hits, query, include_thumbnails).dump(2) << '\n';
+  out << search_to_json(hits, query, include_thumbnails).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
 }
 
 void write_search_html(const std::vector<EventHit>& hits, const SearchQuery& query, std::ostream& out) {

@@ -50,6 +50,9 @@ int64_t to_millis(double seconds) {
   if (!std::isfinite(seconds) || seconds < 0) {
     throw OutputError(fmt::format("time {} s is not a finite, non-negative number of seconds", seconds));
   }
+  if (seconds > 9.0e12) {  // beyond this, milliseconds no longer fit in 64 bits
+    throw OutputError(fmt::format("time {} s is too large (at most 9e12 s)", seconds));
+  }
   return static_cast<int64_t>(std::llround(seconds * 1000.0));
 }
 

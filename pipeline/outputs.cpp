@@ -18,17 +18,25 @@ namespace {
 
 constexpr const char* kSchemaId = "smolvid.summary/1";
 
-// Subtitle text: one cue must not contain a blank line (it would end the cue) nor the cue-timing
-// arrow; carriage returns are dropped.
+// Subtitle text: one cue must not contain a blank line (it would end the cue; players treat a
+// line of only spaces as blank too) nor the cue-timing arrow; carriage returns are dropped.
 std::string subtitle_text(const std::string& caption) {
   std::string out;
+  size_t line_start = 0;
+  auto end_line = [&] {  // drops the line just written when it holds nothing but blanks
+    if (out.find_first_not_of(" \t\f\v", line_start) == std::string::npos) out.resize(line_start);
+    else out += '\n';
+    line_start = out.size();
+  };
   for (char c : caption) {
     if (c == '\r') continue;
-    if (c == '\n' && (out.empty() || out.back() == '\n')) continue;
-    out += c;
+    if (c == '\n') end_line();
+    else out += c;
   }
+  end_line();
   while (!out.empty() && out.back() == '\n') out.pop_back();
-  for (size_t pos = 0; (pos = out.find("-->", pos)) != std::string::npos;) out.replace(pos, 3, "->");
+  // "-->" becomes "->"; repeated, since "--->" would otherwise turn into "-->" again.
+  for (size_t pos; (pos = out.find("-->")) != std::string::npos;) out.replace(pos, 3, "->");
   return out.empty() ? "(no caption)" : out;
 }
 
@@ -145,7 +153,10 @@ nlohmann::json summary_to_json(const Summary& summary) {
               {"timings_s", std::move(timings)}};
 }
 
-void write_json(const Summary& summary, std::ostream& out) { out << summary_to_json(summary).dump(2) << '\n'; }
+// Invalid UTF-8 (a file name in another encoding) becomes U+FFFD instead of failing the dump.
+void write_json(const Summary& summary, std::ostream& out) {
+  out << summary_to_json(summary).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+}
 
 void write_text(const Summary& summary, std::ostream& out) {
   validate_summary(summary);
@@ -229,25 +240,6 @@ void check_output_file(const std::string& path) {
   const std::filesystem::path folder = std::filesystem::path(path).parent_path();
   if (!folder.empty() && !std::filesystem::is_directory(folder, ec)) {
     throw OutputError(fmt::format("output file {}: the folder {} does not exist", path, folder.string()));
-  }
-}
-
-void write_file_atomically(const std::string& path, const std::function<void(std::ostream&)>& write) {
-  check_output_file(path);
-  const std::string tmp = fmt::format("{}.tmp{}", path, ::getpid());
-  try {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw OutputError(fmt::format("output file {}: cannot create {}: {}", path, tmp, std::strerror(errno)));
-    write(out);
-    out.close();
-    if (!out) throw OutputError(fmt::format("output file {}: writing {} failed (disk full?)", path, tmp));
-    std::error_code ec;
-    std::filesystem::rename(tmp, path, ec);
-    if (ec) throw OutputError(fmt::format("output file {}: cannot replace it: {}", path, ec.message()));
-  } catch (...) {
-    std::error_code ec;
-    std::filesystem::remove(tmp, ec);
-    throw;
   }
 }
 

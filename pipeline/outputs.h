@@ -66,11 +66,9 @@ void validate_summary(const Summary& summary);
 nlohmann::json summary_to_json(const Summary& summary);
 
 // Output files. check_output_file fails early (before the work that fills the file) when `path`
-// is a directory or its folder does not exist; write_file_atomically writes through `write` into
-// a temporary file beside `path` and renames it over `path`, so a failed run leaves neither a
-// half-written file nor the temporary one. Both throw OutputError naming the path.
+// is a directory or its folder does not exist, throwing OutputError naming the path. The file itself
+// is written with write_file_atomically (pipeline/atomic_file.h), which checks the same first.
 void check_output_file(const std::string& path);
-void write_file_atomically(const std::string& path, const std::function<void(std::ostream&)>& write);
 
 void write_summary(const Summary& summary, SummaryFormat format, std::ostream& out);
 void write_text(const Summary& summary, std::ostream& out);

@@ -5,6 +5,10 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <unistd.h>
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -32,10 +36,24 @@ std::vector<uint8_t> encode(const cv::Mat& image, int quality, const std::string
   return out;
 }
 
+// Written under a temporary name and renamed, so a crash or a full disk never leaves a truncated
+// image under the final name.
 void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-  if (!out) throw SamplerError(fmt::format("cannot write image {} ({} bytes)", path, bytes.size()));
+  const std::string tmp = fmt::format("{}.tmp-{}", path, ::getpid());
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    out.close();
+    if (!out) {
+      std::remove(tmp.c_str());
+      throw SamplerError(fmt::format("cannot write image {} ({} bytes): {}", path, bytes.size(), std::strerror(errno)));
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    std::remove(tmp.c_str());
+    throw SamplerError(fmt::format("cannot write image {}: {}", path, std::strerror(err)));
+  }
 }
 
 std::string frame_name(const decode::Frame& f) { return fmt::format("the frame at {:.3f} s", f.pts_seconds); }

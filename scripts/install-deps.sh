@@ -36,6 +36,10 @@ packages=(
   # PyGObject, tests/watch/rtsp_server.py) serving H.264 files
   gstreamer1.0-rtsp gir1.2-gst-rtsp-server-1.0 gir1.2-gstreamer-1.0 python3-gi gstreamer1.0-tools
   gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
+  # tests/fuzz: libFuzzer harnesses (scripts/fuzz.sh builds them with clang-14)
+  clang-14 libfuzzer-14-dev libclang-rt-14-dev
+  # tests/cluster: a real single-node Slurm cluster for deploy/slurm-array.sh (label cluster)
+  slurm-wlm munge
 )
 # Debian's nodejs ships npm separately; a Node.js from elsewhere (e.g. NodeSource) carries its own.
 if ! command -v npm >/dev/null 2>&1; then packages+=(npm); fi

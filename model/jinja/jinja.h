@@ -31,6 +31,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstddef>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -48,6 +49,12 @@ struct Options {
   bool trim_blocks = true;            // transformers' setting: drop the newline after a block tag
   bool lstrip_blocks = true;          // ... and the indentation before one
   bool keep_trailing_newline = false; // jinja2 default: a final newline of the source is dropped
+  // Budgets: a template comes from a checkpoint (a stranger's file), so no render may run forever
+  // or fill memory. A render that exceeds one throws TemplateError naming the budget. Real chat
+  // templates need a few hundred steps and kilobytes per message.
+  size_t max_steps = 1000000;          // nodes, expressions, loop iterations and values built
+  size_t max_output_bytes = 16u << 20; // the rendered text and any single string value
+  size_t max_nesting = 200;            // nested blocks and expressions while parsing
 };
 
 struct Program;  // the parsed template (parser.h)

@@ -4,6 +4,7 @@
 #include <fmt/core.h>
 
 #include <cctype>
+#include <cstdlib>
 #include <string>
 
 #include "model/text_unicode.h"
@@ -133,7 +134,8 @@ class Lexer {
       }
       Token t{is_float ? Token::Kind::kFloat : Token::Kind::kInt, digits, 0, 0, k};
       if (is_float) {
-        t.float_value = std::stod(digits);
+        // strtod, not std::stod (which throws out_of_range): 1e400 is inf and 1e-400 is 0, as in Python.
+        t.float_value = std::strtod(digits.c_str(), nullptr);
       } else {
         try {
           t.int_value = std::stoll(digits);
@@ -179,7 +181,12 @@ class Lexer {
           case 'x': {
             const size_t digits = x == 'u' ? 4 : 2;
             if (e + digits >= src_.size()) ref_.fail(e, "truncated escape in a string literal");
-            const char32_t cp = static_cast<char32_t>(std::stoul(src_.substr(e + 1, digits), nullptr, 16));
+            // std::stoul threw (or skipped spaces and signs) on '\x-1', '\xzz': only hex digits form an escape.
+            const std::string hex = src_.substr(e + 1, digits);
+            if (hex.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos) {
+              ref_.fail(e, fmt::format("bad escape '\\{}{}' in a string literal: expected {} hex digits", x, hex, digits));
+            }
+            const char32_t cp = static_cast<char32_t>(std::strtoul(hex.c_str(), nullptr, 16));
             text::append_utf8(value, cp);
             e += digits;
             break;

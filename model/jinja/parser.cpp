@@ -19,7 +19,8 @@ const std::set<std::string> kTests = {"defined", "undefined", "none",     "strin
 
 class Parser {
  public:
-  Parser(std::vector<Token> tokens, SourceRef ref) : t_(std::move(tokens)), ref_(ref) {}
+  Parser(std::vector<Token> tokens, SourceRef ref, size_t max_nesting)
+      : t_(std::move(tokens)), ref_(ref), max_nesting_(max_nesting) {}
 
   std::vector<Node> parse_template() {
     std::string stop;
@@ -64,6 +65,7 @@ class Parser {
   // Parses nodes until a block tag whose keyword is in stops (consumed up to and including the
   // keyword; *stopped_by names it) or the end of the template (only when stops is empty).
   std::vector<Node> parse_until(const std::set<std::string>& stops, std::string* stopped_by) {
+    const NestingGuard guard(*this);
     std::vector<Node> nodes;
     while (true) {
       const Token& tok = peek();
@@ -180,6 +182,20 @@ class Parser {
     return n;
   }
 
+  // Counts the recursion of the descent parser: deeply nested input fails with an error instead of
+  // overflowing the stack (here, in the renderer, or in the AST's destructors).
+  struct NestingGuard {
+    explicit NestingGuard(Parser& p) : p_(p) {
+      if (++p_.depth_ > p_.max_nesting_) {
+        p_.ref_.fail(p_.peek().pos, fmt::format("nesting deeper than {} levels", p_.max_nesting_));
+      }
+    }
+    ~NestingGuard() { --p_.depth_; }
+    NestingGuard(const NestingGuard&) = delete;
+    NestingGuard& operator=(const NestingGuard&) = delete;
+    Parser& p_;
+  };
+
   ExprPtr make(Expr::Kind kind, size_t pos, std::string name = {}) {
     auto e = std::make_unique<Expr>();
     e->kind = kind;
@@ -189,6 +205,7 @@ class Parser {
   }
 
   ExprPtr parse_expr() {
+    const NestingGuard guard(*this);
     ExprPtr value = parse_or();
     if (is_name("if")) {
       const size_t pos = next().pos;
@@ -278,6 +295,7 @@ class Parser {
   ExprPtr parse_concat() { return parse_binary_level(0); }
 
   ExprPtr parse_unary() {
+    const NestingGuard guard(*this);
     if (is_op("-") || is_op("+")) {
       const Token& t = next();
       auto e = make(t.text == "-" ? Expr::Kind::kNeg : Expr::Kind::kPos, t.pos);
@@ -465,10 +483,14 @@ class Parser {
   std::vector<Token> t_;
   size_t k_ = 0;
   SourceRef ref_;
+  size_t max_nesting_;
+  size_t depth_ = 0;
 };
 
 }  // namespace
 
-std::vector<Node> parse(std::vector<Token> tokens, const SourceRef& ref) { return Parser(std::move(tokens), ref).parse_template(); }
+std::vector<Node> parse(std::vector<Token> tokens, const SourceRef& ref, size_t max_nesting) {
+  return Parser(std::move(tokens), ref, max_nesting).parse_template();
+}
 
 }  // namespace smolvid::model::jinja

@@ -48,9 +48,11 @@ struct Node {
 
 struct Program {
   std::vector<Node> nodes;
+  Options options;  // the budgets every render gets
 };
 
-// The whole template; throws TemplateError (via ref) naming the construct and its position.
-std::vector<Node> parse(std::vector<Token> tokens, const SourceRef& ref);
+// The whole template; throws TemplateError (via ref) naming the construct and its position, or
+// the nesting budget when blocks and expressions nest deeper than max_nesting.
+std::vector<Node> parse(std::vector<Token> tokens, const SourceRef& ref, size_t max_nesting);
 
 }  // namespace smolvid::model::jinja

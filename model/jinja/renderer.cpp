@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <optional>
 #include <unordered_map>
 #include <vector>
@@ -16,22 +17,65 @@ namespace {
 
 class Renderer {
  public:
-  Renderer(SourceRef ref, const json& context) : ref_(ref) {
+  Renderer(SourceRef ref, const json& context, const Options& limits) : ref_(ref), limits_(limits) {
     scopes_.emplace_back();
     if (!context.is_object()) throw TemplateError(fmt::format("{}: the render context must be a JSON object", *ref.name));
     for (const auto& [k, v] : context.items()) scopes_.back()[k] = Value(v);
   }
 
   void render(const std::vector<Node>& nodes, std::string& out) {
-    for (const Node& n : nodes) render_node(n, out);
+    for (const Node& n : nodes) {
+      render_node(n, out);
+      if (out.size() > limits_.max_output_bytes) {
+        fail(n.pos, fmt::format("output exceeds the budget of {} bytes (ChatTemplateOptions::max_output_bytes)",
+                                limits_.max_output_bytes));
+      }
+    }
   }
 
  private:
+  // Charges `cost` steps; throws once the render has used more than max_steps.
+  void spend(size_t pos, size_t cost = 1) {
+    steps_ += cost;
+    if (steps_ > limits_.max_steps) {
+      fail(pos, fmt::format("render exceeds the budget of {} steps (ChatTemplateOptions::max_steps): a runaway loop?",
+                            limits_.max_steps));
+    }
+  }
+  // What a newly built value costs: one step per JSON node (so doubling a list in a loop runs out of
+  // budget long before memory), and strings are capped at max_output_bytes.
+  void charge_value(const Value& v, size_t pos) {
+    if (v.undefined) return;
+    if (v.j.is_string()) {
+      if (v.j.get_ref<const std::string&>().size() > limits_.max_output_bytes) {
+        fail(pos, fmt::format("a string value exceeds the budget of {} bytes (ChatTemplateOptions::max_output_bytes)",
+                              limits_.max_output_bytes));
+      }
+      return;
+    }
+    if (!v.j.is_structured()) return;
+    std::vector<const json*> stack{&v.j};
+    while (!stack.empty()) {
+      const json* j = stack.back();
+      stack.pop_back();
+      spend(pos);
+      if (j->is_structured()) {
+        for (const json& x : *j) stack.push_back(&x);
+      }
+    }
+  }
+  // a op b on int64 with Python's result or an error where Python would need a big integer.
+  int64_t checked(bool overflow, int64_t value, size_t pos) const {
+    if (overflow) fail(pos, "integer overflow (values beyond 64 bits are not supported)");
+    return value;
+  }
+
   using Scope = std::unordered_map<std::string, Value>;
 
   [[noreturn]] void fail(size_t pos, const std::string& what) const { ref_.fail(pos, what); }
 
   void render_node(const Node& n, std::string& out) {
+    spend(n.pos);
     switch (n.kind) {
       case Node::Kind::kText: out += n.text; return;
       case Node::Kind::kOutput: out += to_str(eval(*n.expr)); return;
@@ -96,6 +140,7 @@ class Renderer {
     }
     const size_t len = items.size();
     for (size_t i = 0; i < len; ++i) {
+      spend(n.pos);
       scopes_.back().clear();
       bind(items[i]);
       json loop = {{"index", i + 1},
@@ -178,12 +223,14 @@ class Renderer {
     const int64_t s = clamp(stop, step > 0 ? n : -1);
     json out_list = json::array();
     std::string out_str;
-    for (int64_t i = b; step > 0 ? i < s : i > s; i += step) {
+    for (int64_t i = b; step > 0 ? i < s : i > s;) {
+      spend(e.pos);
       if (is_string) {
         out_str += elems[static_cast<size_t>(i)].get<std::string>();
       } else {
         out_list.push_back(elems[static_cast<size_t>(i)]);
       }
+      if (__builtin_add_overflow(i, step, &i)) break;  // a huge step leaves the range at once
     }
     return is_string ? Value(json(out_str)) : Value(out_list);
   }
@@ -240,8 +287,14 @@ class Renderer {
         return Value(out);
       }
       if (op == "*" && a.j.is_string() && b.j.is_number_integer()) {
+        const std::string& unit = a.j.get_ref<const std::string&>();
+        const int64_t times = b.j.get<int64_t>();
+        if (times > 0 && !unit.empty() && static_cast<uint64_t>(times) > limits_.max_output_bytes / unit.size()) {
+          fail(pos, fmt::format("string repetition exceeds the budget of {} bytes (ChatTemplateOptions::max_output_bytes)",
+                                limits_.max_output_bytes));
+        }
         std::string out;
-        for (int64_t i = 0; i < b.j.get<int64_t>(); ++i) out += a.j.get<std::string>();
+        for (int64_t i = 0; i < times; ++i) out += unit;
         return Value(json(out));
       }
       const bool ints = a.j.is_number_integer() && b.j.is_number_integer();
@@ -249,9 +302,15 @@ class Renderer {
         if (ints && op != "/" && op != "**") {
           const int64_t x = a.j.get<int64_t>(), y = b.j.get<int64_t>();
           if ((op == "//" || op == "%") && y == 0) fail(pos, "division by zero");
-          if (op == "+") return Value(json(x + y));
-          if (op == "-") return Value(json(x - y));
-          if (op == "*") return Value(json(x * y));
+          int64_t r = 0;
+          bool overflow = false;  // computed before checked() reads r (argument order is unspecified)
+          if (op == "+" || op == "-" || op == "*") {
+            overflow = op == "+"   ? __builtin_add_overflow(x, y, &r)
+                       : op == "-" ? __builtin_sub_overflow(x, y, &r)
+                                   : __builtin_mul_overflow(x, y, &r);
+            return Value(json(checked(overflow, r, pos)));
+          }
+          checked(x == INT64_MIN && y == -1, 0, pos);
           const int64_t q = x / y - ((x % y != 0 && ((x < 0) != (y < 0))) ? 1 : 0);  // Python floor division
           if (op == "//") return Value(json(q));
           return Value(json(x - q * y));
@@ -264,7 +323,11 @@ class Renderer {
         if (op == "/") return Value(json(x / y));
         if (op == "//") return Value(json(std::floor(x / y)));
         if (op == "%") return Value(json(x - std::floor(x / y) * y));
-        if (ints && y >= 0) return Value(json(static_cast<int64_t>(std::llround(std::pow(x, y)))));
+        if (ints && y >= 0) {
+          const double p = std::pow(x, y);
+          checked(!(std::fabs(p) < 9.2e18), 0, pos);
+          return Value(json(static_cast<int64_t>(std::llround(p))));
+        }
         return Value(json(std::pow(x, y)));
       }
     }
@@ -360,7 +423,10 @@ class Renderer {
           d = 0;
         }
       }
-      if (f == "int") return Value(json(static_cast<int64_t>(d)));
+      if (f == "int") {
+        if (!(std::fabs(d) < 9.2e18)) fail(e.pos, fmt::format("filter 'int': {} is not a 64-bit integer", d));
+        return Value(json(static_cast<int64_t>(d)));
+      }
       return Value(json(d));
     }
     fail(e.pos, fmt::format("unsupported filter '{}'", f));
@@ -430,8 +496,13 @@ class Renderer {
           if (args.size() == 3) step = args[2].j.get<int64_t>();
         }
         if (step == 0) fail(e.pos, "range() step must not be zero");
+        // Element count computed without overflow, charged before anything is built.
+        const long double span = step > 0 ? static_cast<long double>(stop) - start : static_cast<long double>(start) - stop;
+        const long double count = span <= 0 ? 0 : std::ceil(span / std::fabs(static_cast<long double>(step)));
+        if (count > static_cast<long double>(limits_.max_steps)) spend(e.pos, limits_.max_steps + 1);
+        spend(e.pos, static_cast<size_t>(count));
         json out = json::array();
-        for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) out.push_back(i);
+        for (int64_t i = 0; i < static_cast<int64_t>(count); ++i) out.push_back(start + i * step);
         return Value(out);
       }
       if (fn == "namespace") {
@@ -532,7 +603,17 @@ class Renderer {
     fail(e.pos, fmt::format("unsupported method '{}' on a value of type {}", m, type_name(obj)));
   }
 
+  // Every expression costs a step; values built by it (not the ones looked up) cost their size.
   Value eval(const Expr& e) {
+    spend(e.pos);
+    Value v = eval_uncharged(e);
+    if (e.kind != Expr::Kind::kName && e.kind != Expr::Kind::kGetAttr && e.kind != Expr::Kind::kGetItem) {
+      charge_value(v, e.pos);
+    }
+    return v;
+  }
+
+  Value eval_uncharged(const Expr& e) {
     switch (e.kind) {
       case Expr::Kind::kLiteral: return Value(e.literal);
       case Expr::Kind::kName: {
@@ -559,7 +640,8 @@ class Renderer {
         if (v.undefined || !v.j.is_number()) fail(e.pos, fmt::format("bad operand type for unary minus/plus: {}", type_name(v)));
         if (e.kind == Expr::Kind::kPos) return v;
         if (v.j.is_number_float()) return Value(json(-v.j.get<double>()));
-        return Value(json(-v.j.get<int64_t>()));
+        const int64_t x = checked(v.j.get<int64_t>() == INT64_MIN, v.j.get<int64_t>(), e.pos);
+        return Value(json(-x));
       }
       case Expr::Kind::kNot: return Value(json(!truthy(eval(*e.args[0]))));
       case Expr::Kind::kAnd: {
@@ -598,13 +680,15 @@ class Renderer {
   }
 
   SourceRef ref_;
+  Options limits_;
+  size_t steps_ = 0;
   std::vector<Scope> scopes_;
 };
 
 }  // namespace
 
 void render(const Program& program, const json& context, const SourceRef& ref, std::string& out) {
-  Renderer(ref, context).render(program.nodes, out);
+  Renderer(ref, context, program.options).render(program.nodes, out);
 }
 
 }  // namespace smolvid::model::jinja

@@ -23,7 +23,8 @@ Template::Template(std::string source, std::string name, Options options)
   if (!options.keep_trailing_newline && !src.empty() && src.back() == '\n') src.pop_back();
   source_ = src;
   const SourceRef ref{&source_, &name_};
-  program_->nodes = parse(lex(source_, options, ref), ref);
+  program_->nodes = parse(lex(source_, options, ref), ref, options.max_nesting);
+  program_->options = options;
 }
 
 Template::~Template() = default;

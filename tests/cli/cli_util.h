@@ -2,12 +2,16 @@
 // ffmpeg, python3) from the end-to-end tests.
 #pragma once
 
+#include <gtest/gtest.h>
+#include <spawn.h>
 #include <sys/wait.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
 #include <stdexcept>
@@ -16,6 +20,8 @@
 
 #include "tests/test_files.h"
 #include "tests/test_support.h"
+
+extern char** environ;
 
 namespace smolvid::test {
 
@@ -36,6 +42,29 @@ inline CmdResult run_shell(const std::string& command, const TempDir& dir) {
   r.out = read_file(out);
   r.err = read_file(err);
   return r;
+}
+
+// Parses a batch results file: every line complete JSON with status ok or error; returns id -> count.
+inline std::map<std::string, int> result_ids(const std::string& path) {
+  std::map<std::string, int> ids;
+  const std::string text = read_file(path);
+  EXPECT_TRUE(text.empty() || text.back() == '\n') << path << " ends with a partial line";
+  size_t start = 0;
+  for (size_t nl = text.find('\n'); nl != std::string::npos; start = nl + 1, nl = text.find('\n', start)) {
+    const nlohmann::json line = nlohmann::json::parse(text.substr(start, nl - start));  // throws on a torn line
+    ++ids[line["id"].get<std::string>()];
+    EXPECT_TRUE(line["status"] == "ok" || line["status"] == "error") << line.dump();
+  }
+  return ids;
+}
+
+// Starts `command` under /bin/sh without waiting (exec'd, so the pid is the command's own).
+inline pid_t spawn_shell(const std::string& command) {
+  const std::string exec = "exec " + command;
+  const char* argv[] = {"/bin/sh", "-c", exec.c_str(), nullptr};
+  pid_t pid = -1;
+  if (posix_spawn(&pid, "/bin/sh", nullptr, nullptr, const_cast<char* const*>(argv), environ) != 0) return -1;
+  return pid;
 }
 
 // `smolvid ARGS` (ARGS already quoted where needed), with a clean Hugging Face environment: the

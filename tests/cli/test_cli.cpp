@@ -426,28 +426,6 @@ std::string write_manifest(const TempDir& dir, const std::vector<std::string>& i
   return path;
 }
 
-// Parses a results file: every line complete JSON; returns id -> count.
-std::map<std::string, int> result_ids(const std::string& path) {
-  std::map<std::string, int> ids;
-  const std::string text = read_file(path);
-  EXPECT_TRUE(text.empty() || text.back() == '\n') << path << " ends with a partial line";
-  size_t start = 0;
-  for (size_t nl = text.find('\n'); nl != std::string::npos; start = nl + 1, nl = text.find('\n', start)) {
-    const json line = json::parse(text.substr(start, nl - start));
-    ++ids[line["id"].get<std::string>()];
-    EXPECT_TRUE(line["status"] == "ok" || line["status"] == "error") << line.dump();
-  }
-  return ids;
-}
-
-pid_t spawn_shell(const std::string& command) {
-  const std::string exec = "exec " + command;
-  const char* argv[] = {"/bin/sh", "-c", exec.c_str(), nullptr};
-  pid_t pid = -1;
-  if (posix_spawn(&pid, "/bin/sh", nullptr, nullptr, const_cast<char* const*>(argv), environ) != 0) return -1;
-  return pid;
-}
-
 size_t lines_in(const std::string& path) { return std::filesystem::exists(path) ? count_lines(read_file(path)) : 0; }
 
 TEST(CliBatch, ResumeAfterKillNineLosesAndDuplicatesNothing) {

@@ -254,6 +254,22 @@ TEST(Safetensors, RejectsMalformedFiles) {
       {"float_offset", raw_file(R"({"w.f":{"dtype":"U8","shape":[1],"data_offsets":[0.0,1]}})", 1), {"\"w.f\"", "data_offsets"}},
       {"missing_shape", raw_file(R"({"w.s":{"dtype":"U8","data_offsets":[0,1]}})", 1), {"\"w.s\"", "shape"}},
       {"metadata_not_string", raw_file(R"({"__metadata__":{"format":1}})", 0), {"__metadata__", "format"}},
+      // Offsets that do not tile the data area (Hugging Face's reader refuses these too).
+      {"gap", raw_file(R"({"w.a":{"dtype":"U8","shape":[4],"data_offsets":[0,4]},"w.b":{"dtype":"U8","shape":[4],"data_offsets":[8,12]}})", 12),
+       {"\"w.b\"", "[4, 8)", "belong to no tensor", "start at 4, got 8"}},
+      {"gap_at_start", raw_file(R"({"w.late":{"dtype":"U8","shape":[2],"data_offsets":[6,8]}})", 8), {"\"w.late\"", "start at 0, got 6"}},
+      {"trailing_bytes", raw_file(R"({"w.a":{"dtype":"U8","shape":[4],"data_offsets":[0,4]}})", 9),
+       {"data area has 9 bytes", "cover 4"}},
+      {"overlap_across_empty",
+       raw_file(R"({"w.big":{"dtype":"U8","shape":[16],"data_offsets":[0,16]},"w.e":{"dtype":"U8","shape":[0],"data_offsets":[4,4]},)"
+                R"("w.in":{"dtype":"U8","shape":[4],"data_offsets":[8,12]}})", 16),
+       {"overlaps", "\"w.in\"", "\"w.big\""}},
+      {"offset_u64_max", raw_file(R"({"w.o":{"dtype":"U8","shape":[1],"data_offsets":[18446744073709551614,18446744073709551615]}})", 1),
+       {"\"w.o\"", "outside the data area"}},
+      {"offset_past_u64", raw_file(R"({"w.p":{"dtype":"U8","shape":[1],"data_offsets":[0,18446744073709551616]}})", 1),
+       {"\"w.p\"", "data_offsets"}},
+      {"shape_overflow", raw_file(R"({"w.s":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,4]}})", 4),
+       {"\"w.s\"", "overflows"}},
   };
   for (const BadCase& c : cases) {
     SCOPED_TRACE(c.label);

@@ -5,12 +5,17 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
-#include <cstdio>
-#include <fstream>
-#include <cstring>
 #include <sched.h>
+#include <sys/resource.h>
+
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "model/config.h"
+#include "model/nn/smolvlm.h"
 #include "model/nn/threads.h"
 #include "model/nn/weights.h"
 #include "model/safetensors.h"
@@ -128,6 +133,34 @@ TEST(WeightStore, ErrorsNameTheTensor) {
   EXPECT_NO_THROW(store.check_all_used());
   EXPECT_THROW(WeightStore(tmp.file("none.safetensors")), WeightError);
   EXPECT_THROW(WeightStore(tmp.file("m.safetensors"), {at::kLong}), WeightError);
+}
+
+// A config that claims a 10^9-wide text layer over the tiny golden weights: loading stops at the
+// first tensor whose shape disagrees, naming it with expected vs got, before anything of the
+// claimed size is allocated (4 GB per row of such a matrix).
+TEST(WeightStore, AbsurdConfigSizeFailsBeforeAllocating) {
+  test::TempDir tmp;
+  const std::string src = test::golden("tiny-smolvlm");
+  for (const auto& entry : std::filesystem::directory_iterator(src)) {
+    if (entry.is_regular_file()) std::filesystem::create_symlink(entry.path(), tmp.file(entry.path().filename().string()));
+  }
+  nlohmann::json config = nlohmann::json::parse(test::read_file(src + "/config.json"));
+  config["text_config"]["hidden_size"] = 1000000000;
+  std::filesystem::remove(tmp.file("config.json"));
+  test::write_file(tmp.file("config.json"), config.dump(2));
+  rusage before{};
+  getrusage(RUSAGE_SELF, &before);
+  try {
+    SmolVLM::load(tmp.path(), ModelOptions{});
+    FAIL() << "a 10^9-wide model loaded from tiny weights";
+  } catch (const WeightError& e) {
+    EXPECT_THAT(e.what(), HasSubstr(tmp.file("model.safetensors")));
+    EXPECT_THAT(e.what(), HasSubstr("1000000000"));
+    EXPECT_THAT(e.what(), HasSubstr("has shape"));
+  }
+  rusage after{};
+  getrusage(RUSAGE_SELF, &after);
+  EXPECT_LT(after.ru_maxrss - before.ru_maxrss, 512 * 1024) << "KiB of peak memory grew while refusing the model";
 }
 
 TEST(WeightStore, ZeroCopyTensorOutlivesStoreAndNeverWritesTheFile) {
