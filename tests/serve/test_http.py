@@ -181,7 +181,7 @@ class Drain(unittest.TestCase):
 
         def stream():
             got["r"] = request(server.url, "POST", "/v1/chat/completions",
-                               {"messages": [{"role": "user", "content": "go"}], "max_tokens": 150, "stream": True})
+                               {"messages": [{"role": "user", "content": "go"}], "max_tokens": 4000, "stream": True})
 
         t = threading.Thread(target=stream)
         t.start()
